@@ -1,0 +1,241 @@
+"""The `geostance` command: train, predict, classify, evaluate.
+
+`main(argv)` returns an exit status instead of exiting, so tests call it in-process. Bad input
+of any kind ends in one `geostance: error: ...` line on stderr and status 2.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import click
+
+from geostance.errors import DataError, GeostanceError
+
+FORMATS = ("table", "json", "csv")
+model_option = click.option(
+    "--model",
+    "model_dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Model directory (default: $GEOSTANCE_MODEL or models/default).",
+)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="geostance")
+def cli() -> None:
+    """Author stance (favor / against / neutral) toward the countries a text mentions."""
+
+
+@cli.command()
+@click.option("--config", "config_path", required=True, help="Experiment config (TOML).")
+@click.option("--data", "data_path", default=None, help="Data folder; overrides data.path.")
+@click.option("--models-dir", default="models", show_default=True)
+@click.option("--reports-dir", default="reports", show_default=True)
+@click.option("--quiet", is_flag=True, help="Print only the final scores.")
+def train(config_path, data_path, models_dir, reports_dir, quiet) -> None:
+    """Train and evaluate an experiment; write models/NAME/ and reports/NAME/."""
+    from geostance.config import load_experiment
+    from geostance.experiment import run_experiment
+
+    experiment = load_experiment(config_path, path=data_path)
+    results = run_experiment(
+        experiment, models_dir, reports_dir, log=(lambda message: None) if quiet else _log
+    )
+    for key, evaluation in results["evaluations"].items():
+        click.echo(
+            f"{experiment.name} {key}: macro-F1 {evaluation['macro_f1']:.3f}  "
+            f"F_avg {evaluation['f_avg']:.3f}  accuracy {evaluation['accuracy']:.3f}  "
+            f"(n={evaluation['n']})"
+        )
+    click.echo(
+        f"model: {Path(models_dir) / experiment.name}  report: {Path(reports_dir) / experiment.name}/report.md"
+    )
+
+
+@cli.command()
+@model_option
+@click.option(
+    "--input", "input_path", required=True, help="CSV with text and target columns; - for stdin."
+)
+@click.option("--output", "output_path", required=True, help="CSV to write; - for stdout.")
+def predict(model_dir, input_path, output_path) -> None:
+    """Add stance, p_favor, p_against, p_neutral to every (text, target) row of a CSV."""
+    from geostance.artifacts import load_model
+    from geostance.data import check_texts, read_csv
+    from geostance.model import FEATURES, LABELS, predict_frame
+
+    frame = read_csv(input_path, FEATURES)
+    check_texts(frame, "<stdin>" if input_path == "-" else input_path)
+    model = load_model(model_dir)
+    predicted = predict_frame(model.estimator, frame) if len(frame) else None
+    out = frame.copy()
+    out["stance"] = predicted["stance"] if predicted is not None else []
+    for label in LABELS:
+        out[f"p_{label}"] = predicted[label].round(4) if predicted is not None else []
+    _write(output_path, out.to_csv(index=False))
+
+
+@cli.command()
+@model_option
+@click.argument("text", required=False)
+@click.option("--file", "file_path", default=None, help="Read the text from a file.")
+@click.option(
+    "--format", "output_format", type=click.Choice(FORMATS), default="table", show_default=True
+)
+def classify(model_dir, text, file_path, output_format) -> None:
+    """Find the countries in TEXT (or --file, or - for stdin) and classify each mention."""
+    from geostance.artifacts import load_model
+
+    text = _read_text(text, file_path)
+    result = load_model(model_dir).classify(text)
+    if output_format == "json":
+        click.echo(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
+    elif output_format == "csv":
+        click.echo(result.mentions().to_csv(index=False), nl=False)
+    else:
+        click.echo(_table(result))
+
+
+@cli.command("evaluate")
+@model_option
+@click.option("--data", "data_path", required=True, help="Labeled CSV file.")
+@click.option(
+    "--out", "out_dir", default=None, help="Report folder (default: reports/MODEL-on-DATA)."
+)
+def evaluate_command(model_dir, data_path, out_dir) -> None:
+    """Score a saved model on a labeled file and write the same report as training does."""
+    from geostance.artifacts import json_ready, load_model
+    from geostance.data import file_digest, read_labeled
+    from geostance.evaluate import confident_errors, score_predictions, with_predictions
+    from geostance.model import top_features
+    from geostance.report import write_report
+
+    data = read_labeled([data_path])
+    model = load_model(model_dir)
+    predictions = with_predictions(model.estimator, data)
+    name = f"{model.metadata.get('experiment', 'model')}-on-{Path(data_path).stem}"
+    results = json_ready(
+        {
+            "experiment": name,
+            "evaluations": {"data": score_predictions(predictions, n_boot=1000, seed=0)},
+            "data": {
+                "files": [{"path": data_path, "sha256": file_digest(data_path), "rows": len(data)}],
+                "test_rows": len(data),
+            },
+            "top_features": top_features(model.estimator, 15),
+            "errors": confident_errors(predictions, 10),
+        }
+    )
+    out = Path(out_dir) if out_dir else Path("reports") / name
+    write_report(out, results)
+    e = results["evaluations"]["data"]
+    click.echo(
+        f"{name}: macro-F1 {e['macro_f1']:.3f}  F_avg {e['f_avg']:.3f}  "
+        f"accuracy {e['accuracy']:.3f}  (n={e['n']})  report: {out}/report.md"
+    )
+
+
+def _log(message: str) -> None:
+    click.echo(f"[geostance] {message}", err=True)
+
+
+def _read_text(text: str | None, file_path: str | None) -> str:
+    if text is not None and file_path is not None:
+        raise click.UsageError("give TEXT or --file, not both")
+    if text == "-" or file_path == "-":
+        raw, name = sys.stdin.buffer.read(), "<stdin>"
+    elif file_path is not None:
+        try:
+            raw, name = Path(file_path).read_bytes(), file_path
+        except OSError as exc:
+            raise DataError(f"{file_path}: cannot read ({exc.strerror})") from None
+    elif text is not None:
+        raw, name = text.encode("utf-8", "surrogateescape"), "TEXT"
+    else:
+        raise click.UsageError("give TEXT, --file PATH, or - to read stdin")
+    try:
+        decoded = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{name}: not UTF-8 text (invalid byte at offset {exc.start})") from None
+    if "\x00" in decoded:
+        raise DataError(f"{name}: binary data, not text")
+    if not decoded.strip():
+        raise DataError(f"{name}: empty text")
+    return decoded
+
+
+def _table(result) -> str:
+    lines = []
+    for sentence in result.sentences:
+        if not sentence["mentions"]:
+            continue
+        lines.append(f"[{sentence['index']}] {sentence['text']}")
+        for m in sentence["mentions"]:
+            lines.append(
+                f"    {m['target']:<16} {m['stance']:<8} "
+                f"favor {m['p_favor']:.2f}  against {m['p_against']:.2f}  neutral {m['p_neutral']:.2f}"
+            )
+    if not result.summary:
+        return "no country mentions found"
+    lines += [
+        "",
+        "summary:",
+        f"    {'country':<16} {'stance':<8} mentions  favor against neutral  p_favor p_against p_neutral",
+    ]
+    for s in result.summary:
+        lines.append(
+            f"    {s['target']:<16} {s['stance']:<8} {s['mentions']:>8} {s['favor']:>6} {s['against']:>7} "
+            f"{s['neutral']:>7}  {s['p_favor']:>7.2f} {s['p_against']:>9.2f} {s['p_neutral']:>9.2f}"
+        )
+    return "\n".join(lines)
+
+
+def _write(path: str, content: str) -> None:
+    """Write to stdout for `-`; otherwise to a temporary file renamed over `path` when complete."""
+    if path == "-":
+        sys.stdout.write(content)
+        return
+    target = Path(path)
+    with tempfile.NamedTemporaryFile(
+        "w", encoding="utf-8", dir=target.parent, prefix=f".{target.name}.", delete=False
+    ) as handle:
+        try:
+            handle.write(content)
+        except BaseException:
+            handle.close()
+            Path(handle.name).unlink(missing_ok=True)
+            raise
+    os.replace(handle.name, target)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; return the exit status (0 ok, 2 bad input)."""
+    try:
+        result = cli.main(args=argv, prog_name="geostance", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.ClickException as exc:
+        return _fail(exc.format_message())
+    except click.exceptions.Abort:
+        return _fail("aborted")
+    except GeostanceError as exc:
+        return _fail(str(exc))
+    except OSError as exc:
+        return _fail(f"{exc.filename or ''}: {exc.strerror or exc}".lstrip(": "))
+    return result if isinstance(result, int) else 0
+
+
+def _fail(message: str) -> int:
+    print(f"geostance: error: {message}", file=sys.stderr)
+    return 2
+
+
+def run() -> None:
+    """Console-script entry point."""
+    sys.exit(main())

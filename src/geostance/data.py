@@ -1,0 +1,158 @@
+"""Reading and validating the data sources: labeled CSV files and the TweetEval stance layout.
+
+Every source becomes the same frame: one row per (sentence, target) with at least
+`sentence_id, text, target, stance, source`, so one estimator and one evaluation serve all.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+
+import pandas as pd
+
+from geostance.errors import DataError
+from geostance.model import LABELS
+
+REQUIRED_COLUMNS = ("sentence_id", "text", "target", "stance", "source")
+TWEETEVAL_LABELS = {"0": "neutral", "1": "against", "2": "favor"}
+TWEETEVAL_TAG = "#SemST"
+
+
+def read_csv(path: str | Path, required: Iterable[str]) -> pd.DataFrame:
+    """Read a UTF-8 CSV of strings (`-` is stdin) and check that `required` columns exist."""
+    name = "<stdin>" if str(path) == "-" else str(path)
+    try:
+        raw = sys.stdin.buffer.read() if name == "<stdin>" else Path(path).read_bytes()
+    except IsADirectoryError:
+        raise DataError(f"{name}: is a directory, not a CSV file") from None
+    except OSError as exc:
+        raise DataError(f"{name}: cannot read ({exc.strerror})") from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{name}: not UTF-8 text (invalid byte at offset {exc.start})") from None
+    if "\x00" in text:
+        raise DataError(f"{name}: binary data, not a CSV file")
+    if not text.strip():
+        raise DataError(f"{name}: the file is empty")
+    try:
+        frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, ValueError) as exc:
+        raise DataError(f"{name}: not a valid CSV file ({str(exc).strip()})") from None
+    missing = [c for c in required if c not in frame.columns]
+    if missing:
+        raise DataError(
+            f"{name}: missing column(s) {', '.join(missing)} "
+            f"(found: {', '.join(map(str, frame.columns))})"
+        )
+    return frame
+
+
+def check_texts(frame: pd.DataFrame, name: str, columns: Iterable[str] = ("text", "target")):
+    """Raise on the first row whose text or target is empty, naming its line."""
+    for column in columns:
+        empty = frame[column].str.strip() == ""
+        if empty.any():
+            line = int(empty.to_numpy().argmax()) + 2
+            raise DataError(f"{name}:{line}: empty {column}")
+
+
+def read_labeled(paths: Iterable[str | Path], countries: Iterable[str] | None = None):
+    """Read and validate labeled CSV files into one frame.
+
+    Checks, naming file and line: required columns, empty text or target, labels outside
+    favor/against/neutral, targets outside `countries` (when given), one text per sentence_id,
+    and duplicate or conflicting rows for the same (sentence_id, target), across all files.
+    Adds a `file` column: the path each row was read from.
+    """
+    known = None if countries is None else frozenset(countries)
+    frames, seen = [], {}
+    for path in paths:
+        name = str(path)
+        frame = read_csv(path, REQUIRED_COLUMNS)
+        check_texts(frame, name, ("sentence_id", "text", "target", "stance", "source"))
+        for i, row in enumerate(frame.itertuples(index=False)):
+            where = f"{name}:{i + 2}"
+            if row.stance not in LABELS:
+                raise DataError(f"{where}: stance {row.stance!r} is not one of {', '.join(LABELS)}")
+            if known is not None and row.target not in known:
+                raise DataError(f"{where}: unknown target {row.target!r} (not in the gazetteer)")
+            key = (row.sentence_id, row.target)
+            if key in seen:
+                first, stance = seen[key]
+                what = "duplicate" if stance == row.stance else "conflicting duplicate"
+                raise DataError(f"{where}: {what} of {first} for {row.sentence_id}/{row.target}")
+            seen[key] = (where, row.stance)
+        frames.append(frame.assign(file=name))
+    if not frames:
+        raise DataError("no labeled data files given")
+    data = pd.concat(frames, ignore_index=True)
+    texts = data.groupby("sentence_id")["text"].nunique()
+    if (texts > 1).any():
+        raise DataError(f"sentence_id {texts[texts > 1].index[0]!r} has different texts")
+    return data
+
+
+def read_tweeteval(root: str | Path, splits: Iterable[str]) -> pd.DataFrame:
+    """Read the TweetEval stance layout (`TARGET/{split}_text.txt`, `{split}_labels.txt`).
+
+    The target is the folder name; labels map none -> neutral, against, favor; the organisers'
+    `#SemST` tag is stripped because it is on every tweet and carries no information.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise DataError(
+            f"{root}: no TweetEval stance folder here (get it from the public TweetEval "
+            "repository, datasets/stance/, or pass --data PATH)"
+        )
+    targets = sorted(p.name for p in root.iterdir() if p.is_dir())
+    if not targets:
+        raise DataError(f"{root}: no target folders (expected abortion/, atheism/, ...)")
+    rows = []
+    for target in targets:
+        for split in splits:
+            texts = _read_lines(root / target / f"{split}_text.txt")
+            labels = _read_lines(root / target / f"{split}_labels.txt")
+            if len(texts) != len(labels):
+                raise DataError(
+                    f"{root / target}: {split} has {len(texts)} texts but {len(labels)} labels"
+                )
+            for i, (text, label) in enumerate(zip(texts, labels, strict=True)):
+                if label.strip() not in TWEETEVAL_LABELS:
+                    raise DataError(
+                        f"{root / target / f'{split}_labels.txt'}:{i + 1}: label {label!r} "
+                        "is not 0, 1 or 2"
+                    )
+                rows.append(
+                    {
+                        "sentence_id": f"{target}-{split}-{i}",
+                        "text": text.replace(TWEETEVAL_TAG, "").strip(),
+                        "target": target,
+                        "stance": TWEETEVAL_LABELS[label.strip()],
+                        "source": "tweeteval",
+                        "split": split,
+                    }
+                )
+    return pd.DataFrame(rows)
+
+
+def _read_lines(path: Path) -> list[str]:
+    try:
+        return path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError:
+        raise DataError(f"{path}: not UTF-8 text") from None
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read ({exc.strerror})") from None
+
+
+def file_digest(path: str | Path) -> str:
+    """SHA-256 of a file's bytes, hex."""
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

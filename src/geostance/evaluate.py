@@ -1,0 +1,250 @@
+"""Every score geostance reports is computed here, once, and reused by experiments and reports.
+
+Metrics (all from one confusion matrix, so point estimates and bootstrap agree):
+- macro_f1: mean F1 over the stance labels present in the gold or predicted labels (all three
+  in any evaluation of a whole data set);
+- f_avg: mean of F1(favor) and F1(against), SemEval-2016 Task 6's and TweetEval's metric;
+- accuracy, per-class precision/recall/F1/support, and the same per target, register, etc.;
+- ci95: 95% bootstrap intervals for macro_f1 and f_avg, resampling whole sentences.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+import numpy as np
+import pandas as pd
+from joblib import Parallel, delayed
+from sklearn.base import clone
+from sklearn.metrics import make_scorer
+from sklearn.model_selection import StratifiedGroupKFold
+
+from geostance.model import FEATURES, LABELS, predict_frame
+
+
+def f1_per_label(confusion: np.ndarray) -> np.ndarray:
+    """F1 of each label from a confusion matrix (rows gold, columns predicted); 0 when undefined."""
+    tp = np.diag(confusion).astype(float)
+    denominator = confusion.sum(axis=0) + confusion.sum(axis=1)
+    return np.divide(2 * tp, denominator, out=np.zeros_like(tp), where=denominator > 0)
+
+
+def confusion(y_true, y_pred, labels: tuple[str, ...] = LABELS) -> np.ndarray:
+    index = {label: i for i, label in enumerate(labels)}
+    t = np.array([index[v] for v in y_true], dtype=int)
+    p = np.array([index[v] for v in y_pred], dtype=int)
+    k = len(labels)
+    return np.bincount(t * k + p, minlength=k * k).reshape(k, k)
+
+
+def _headline(matrix: np.ndarray) -> dict[str, float]:
+    f1 = f1_per_label(matrix)
+    present = (matrix.sum(axis=0) + matrix.sum(axis=1)) > 0
+    favor, against = LABELS.index("favor"), LABELS.index("against")
+    total = matrix.sum()
+    return {
+        "macro_f1": float(f1[present].mean()) if present.any() else 0.0,
+        "f_avg": float((f1[favor] + f1[against]) / 2),
+        "accuracy": float(np.trace(matrix) / total) if total else 0.0,
+    }
+
+
+def scorer(metric: str):
+    """A scikit-learn scorer computing `metric` exactly as `score` does (for GridSearchCV)."""
+    return make_scorer(lambda y_true, y_pred: _headline(confusion(y_true, y_pred))[metric])
+
+
+def score(
+    y_true,
+    y_pred,
+    *,
+    groups=None,
+    strata: Mapping[str, Iterable] | None = None,
+    n_boot: int = 1000,
+    seed: int = 0,
+) -> dict:
+    """Score predicted stances against gold ones.
+
+    groups: the sentence of each row; the bootstrap resamples whole sentences (rows of one
+    sentence are not independent). strata: name -> value per row; each adds `per_<name>`.
+    Returns macro_f1, f_avg, accuracy, n, per_class, confusion, ci95 and the per_<name> tables.
+    """
+    y_true, y_pred = np.asarray(y_true, dtype=object), np.asarray(y_pred, dtype=object)
+    matrix = confusion(y_true, y_pred)
+    precision_den, recall_den = matrix.sum(axis=0), matrix.sum(axis=1)
+    tp, f1 = np.diag(matrix).astype(float), f1_per_label(matrix)
+    result = {**_headline(matrix), "n": int(len(y_true))}
+    result["per_class"] = {
+        label: {
+            "precision": float(tp[i] / precision_den[i]) if precision_den[i] else 0.0,
+            "recall": float(tp[i] / recall_den[i]) if recall_den[i] else 0.0,
+            "f1": float(f1[i]),
+            "support": int(recall_den[i]),
+        }
+        for i, label in enumerate(LABELS)
+    }
+    result["confusion"] = {"labels": list(LABELS), "matrix": matrix.tolist()}
+    result["ci95"] = _bootstrap(y_true, y_pred, groups, n_boot, seed)
+    for name, values in (strata or {}).items():
+        values = np.asarray(list(values), dtype=object)
+        result[f"per_{name}"] = {
+            str(value): {
+                **_headline(confusion(y_true[values == value], y_pred[values == value])),
+                "n": int((values == value).sum()),
+            }
+            for value in sorted(set(values), key=str)
+        }
+    return result
+
+
+def _bootstrap(y_true, y_pred, groups, n_boot: int, seed: int) -> dict[str, list[float]]:
+    groups = np.arange(len(y_true)) if groups is None else np.asarray(groups, dtype=object)
+    _, group_index = np.unique(groups.astype(str), return_inverse=True)
+    k = len(LABELS)
+    # One confusion matrix per group; a bootstrap replicate is a weighted sum of them.
+    cells = confusion(y_true, y_pred).size
+    index = {label: i for i, label in enumerate(LABELS)}
+    cell = np.array([index[t] * k + index[p] for t, p in zip(y_true, y_pred, strict=True)])
+    per_group = np.zeros((group_index.max() + 1 if len(cell) else 0, cells))
+    np.add.at(per_group, (group_index, cell), 1)
+    rng = np.random.default_rng(seed)
+    draws = {"macro_f1": [], "f_avg": []}
+    n_groups = len(per_group)
+    if n_groups == 0 or n_boot == 0:
+        return {name: [float("nan"), float("nan")] for name in draws}
+    for _ in range(n_boot):
+        weights = np.bincount(rng.integers(0, n_groups, n_groups), minlength=n_groups)
+        headline = _headline((weights @ per_group).reshape(k, k))
+        for name in draws:
+            draws[name].append(headline[name])
+    return {name: [float(v) for v in np.percentile(d, [2.5, 97.5])] for name, d in draws.items()}
+
+
+def with_predictions(model, data: pd.DataFrame) -> pd.DataFrame:
+    """`data` plus the fitted `model`'s label probabilities and its `predicted` stance."""
+    predicted = predict_frame(model, data)
+    return data.assign(
+        **{label: predicted[label] for label in LABELS}, predicted=predicted["stance"]
+    )
+
+
+def holdout(estimator, train: pd.DataFrame, test: pd.DataFrame) -> pd.DataFrame:
+    """Fit a clone of `estimator` on `train`; return `with_predictions` on `test`."""
+    return with_predictions(clone(estimator).fit(train[FEATURES], train["stance"]), test)
+
+
+def strata_of(data: pd.DataFrame) -> dict[str, pd.Series]:
+    """The breakdowns every report shows: target, plus register and hard case when labeled."""
+    names = [c for c in ("target", "register", "hard_case") if c in data.columns]
+    return {name: data[name].replace("", "none") for name in names}
+
+
+def out_of_fold(
+    estimator, data: pd.DataFrame, *, folds: int, repeats: int, seed: int, jobs: int = 1
+) -> pd.DataFrame:
+    """Out-of-fold predictions of repeated stratified K-fold grouped by sentence.
+
+    Rows of one sentence never straddle train and test. Returns `data` stacked once per repeat
+    with columns `repeat`, `fold`, the label probabilities and `predicted`.
+    """
+    n_sentences = data["sentence_id"].nunique()
+    if n_sentences < folds:
+        raise ValueError(f"{folds}-fold CV needs at least {folds} sentences, got {n_sentences}")
+    tasks = []
+    for repeat in range(repeats):
+        splitter = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed + repeat)
+        splits = splitter.split(data, data["stance"], groups=data["sentence_id"])
+        for fold, (train, test) in enumerate(splits):
+            tasks.append((repeat, fold, data.iloc[train], data.iloc[test]))
+    outputs = Parallel(n_jobs=jobs)(delayed(holdout)(estimator, tr, te) for *_, tr, te in tasks)
+    return pd.concat(
+        out.assign(repeat=repeat, fold=fold)
+        for (repeat, fold, *_), out in zip(tasks, outputs, strict=True)
+    )
+
+
+def score_predictions(predictions: pd.DataFrame, *, n_boot: int, seed: int) -> dict:
+    """Score a frame of gold `stance` and `predicted` columns (one or more CV repeats)."""
+    result = score(
+        predictions["stance"],
+        predictions["predicted"],
+        groups=predictions["sentence_id"],
+        strata=strata_of(predictions),
+        n_boot=n_boot,
+        seed=seed,
+    )
+    if "repeat" in predictions.columns:
+        repeats = [
+            _headline(confusion(part["stance"], part["predicted"]))
+            for _, part in predictions.groupby("repeat")
+        ]
+        result["n"] = int(len(predictions) // len(repeats))
+        result["repeats"] = len(repeats)
+        result["macro_f1_per_repeat"] = [r["macro_f1"] for r in repeats]
+    return result
+
+
+def leave_target_out(
+    estimator, data: pd.DataFrame, targets: Iterable[str], *, jobs: int = 1
+) -> dict[str, dict]:
+    """For each target: train without any of its rows, score on its rows (cross-country check)."""
+    targets = [t for t in targets if (data["target"] == t).any()]
+    outputs = Parallel(n_jobs=jobs)(
+        delayed(holdout)(estimator, data[data["target"] != t], data[data["target"] == t])
+        for t in targets
+    )
+    return {
+        t: {**_headline(confusion(out["stance"], out["predicted"])), "n": int(len(out))}
+        for t, out in zip(targets, outputs, strict=True)
+    }
+
+
+def learning_curve(
+    estimator,
+    data: pd.DataFrame,
+    *,
+    fractions: Iterable[float],
+    folds: int,
+    seed: int,
+    jobs: int = 1,
+) -> list[dict]:
+    """Grouped K-fold scores when each training fold keeps only a share of its sentences."""
+    splitter = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed)
+    splits = list(splitter.split(data, data["stance"], groups=data["sentence_id"]))
+    rng = np.random.default_rng(seed)
+    curve = []
+    for fraction in fractions:
+        tasks = []
+        for train, test in splits:
+            train_rows = data.iloc[train]
+            sentences = train_rows["sentence_id"].unique()
+            keep = rng.choice(sentences, max(2, round(fraction * len(sentences))), replace=False)
+            tasks.append((train_rows[train_rows["sentence_id"].isin(keep)], data.iloc[test]))
+        outputs = Parallel(n_jobs=jobs)(delayed(holdout)(estimator, tr, te) for tr, te in tasks)
+        pooled = pd.concat(outputs)
+        curve.append(
+            {
+                "fraction": float(fraction),
+                "n_train": int(np.mean([len(tr) for tr, _ in tasks])),
+                **_headline(confusion(pooled["stance"], pooled["predicted"])),
+            }
+        )
+    return curve
+
+
+def confident_errors(predictions: pd.DataFrame, k: int) -> list[dict]:
+    """The `k` wrong predictions the model was surest of: where error analysis starts."""
+    wrong = predictions[predictions["stance"] != predictions["predicted"]]
+    confidence = wrong[list(LABELS)].max(axis=1)
+    order = confidence.sort_values(ascending=False, kind="stable").index[:k]
+    return [
+        {
+            "sentence_id": row["sentence_id"],
+            "text": row["text"],
+            "target": row["target"],
+            "stance": row["stance"],
+            "predicted": row["predicted"],
+            "confidence": round(float(confidence[i]), 3),
+        }
+        for i, row in wrong.loc[order].iterrows()
+    ]

@@ -1,0 +1,245 @@
+"""One experiment, end to end: config -> data -> estimator -> evaluations -> model and report."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pandas as pd
+from sklearn.base import clone
+from sklearn.dummy import DummyClassifier
+from sklearn.model_selection import GridSearchCV, StratifiedGroupKFold
+
+from geostance import evaluate
+from geostance.artifacts import json_ready, save_model
+from geostance.config import Experiment
+from geostance.data import file_digest, read_labeled, read_tweeteval
+from geostance.errors import ConfigError, DataError
+from geostance.mentions import Gazetteer
+from geostance.model import FEATURES, StanceClassifier, top_features
+
+
+def load_gazetteer(experiment: Experiment) -> Gazetteer | None:
+    return Gazetteer.from_csv(experiment.data.gazetteer) if experiment.data.gazetteer else None
+
+
+def load_data(
+    experiment: Experiment, gazetteer: Gazetteer | None, files: tuple[str, ...] | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame | None, list[dict]]:
+    """Training rows, test rows (or None) and the files read, each with SHA-256 and row count.
+
+    `files` replaces the config's training files (a variant trained on other data); the test
+    split's sentences are excluded from training whatever the files.
+    """
+    config = experiment.data
+    if config.format == "tweeteval":
+        root = Path(config.path)
+        train = read_tweeteval(root, config.train_splits)
+        test = read_tweeteval(root, config.test_splits) if config.test_splits else None
+        read = sorted(root.glob("*/*_*.txt"))
+        splits = set(config.train_splits) | set(config.test_splits)
+        read = [p for p in read if p.name.split("_")[0] in splits]
+        return train, test, [_describe(p) for p in read]
+    countries = gazetteer.countries if gazetteer is not None else None
+    train_files = files if files is not None else config.train
+    train = read_labeled(train_files, countries)
+    described = [_describe(p, train) for p in train_files]
+    test = None
+    if config.test_split:
+        if "split" not in train.columns:
+            raise DataError(
+                f"data.test_split is {config.test_split!r} but no file has a split column"
+            )
+        held_out = train["split"] == config.test_split
+        test, train = train[held_out], train[~held_out]
+        if test.empty:
+            raise DataError(f"no row has split = {config.test_split!r}")
+    if config.test:
+        extra = read_labeled(config.test, countries)
+        described += [_describe(p, extra) for p in config.test]
+        test = extra if test is None else pd.concat([test, extra], ignore_index=True)
+        train = train[~train["sentence_id"].isin(extra["sentence_id"])]
+    return train.reset_index(drop=True), test, described
+
+
+def _describe(path, frame: pd.DataFrame | None = None) -> dict:
+    """A data file's path and SHA-256, with its labeled row count when it was read as one."""
+    entry = {"path": str(path), "sha256": file_digest(path)}
+    return entry if frame is None else entry | {"rows": int((frame["file"] == str(path)).sum())}
+
+
+def build_estimator(params: dict, gazetteer: Gazetteer | None) -> StanceClassifier:
+    return StanceClassifier(gazetteer=gazetteer, **params)
+
+
+def grid_search(estimator, train: pd.DataFrame, experiment: Experiment) -> tuple[object, dict]:
+    """Choose parameters by grouped, stratified CV on the training rows only."""
+    search = experiment.search
+    cv = StratifiedGroupKFold(n_splits=search.folds, shuffle=True, random_state=experiment.seed)
+    grid = GridSearchCV(
+        estimator,
+        {name: list(values) for name, values in search.grid.items()},
+        scoring=evaluate.scorer(search.metric),
+        cv=cv,
+        n_jobs=experiment.evaluation.jobs,
+        refit=False,
+    )
+    grid.fit(train[FEATURES], train["stance"], groups=train["sentence_id"])
+    candidates = [
+        {"params": params, "mean": float(mean), "std": float(std)}
+        for params, mean, std in zip(
+            grid.cv_results_["params"],
+            grid.cv_results_["mean_test_score"],
+            grid.cv_results_["std_test_score"],
+            strict=True,
+        )
+    ]
+    chosen = clone(estimator).set_params(**grid.best_params_)
+    return chosen, {
+        "metric": search.metric,
+        "folds": search.folds,
+        "best_params": grid.best_params_,
+        "best_score": float(grid.best_score_),
+        "candidates": candidates,
+    }
+
+
+def run_experiment(
+    experiment: Experiment,
+    models_dir: str | Path = "models",
+    reports_dir: str | Path = "reports",
+    log: Callable[[str], None] = lambda message: None,
+) -> dict:
+    """Train, evaluate, save `models_dir/NAME/` and write `reports_dir/NAME/`; return the results.
+
+    Everything is read and checked before anything is written, so bad input leaves existing
+    models and reports untouched.
+    """
+    gazetteer = load_gazetteer(experiment)
+    train, test, files = load_data(experiment, gazetteer)
+    ev, seed = experiment.evaluation, experiment.seed
+    variant_data = {
+        v.name: load_data(experiment, gazetteer, v.train)[0] if v.train else train
+        for v in experiment.variants
+    }
+    unknown_targets = set(ev.cross_target) - set(train["target"])
+    if unknown_targets:
+        raise ConfigError(f"evaluation.cross_target names targets with no rows: {unknown_targets}")
+    log(
+        f"data: {len(train)} training rows"
+        + (f", {len(test)} test rows" if test is not None else "")
+    )
+
+    try:
+        estimator = build_estimator(experiment.model, gazetteer)
+        results: dict = {"experiment": experiment.name}
+        if experiment.search:
+            log(
+                f"search: {_count(experiment.search.grid)} candidates x {experiment.search.folds} folds"
+            )
+            estimator, results["search"] = grid_search(estimator, train, experiment)
+        cv_options = {"folds": ev.folds, "repeats": ev.repeats, "seed": seed, "jobs": ev.jobs}
+        log(f"cross-validation: {ev.repeats} x {ev.folds} folds grouped by sentence")
+        oof = evaluate.out_of_fold(estimator, train, **cv_options)
+        results["evaluations"] = {
+            "cv": evaluate.score_predictions(oof, n_boot=ev.bootstrap, seed=seed)
+        }
+        if test is not None:
+            results["evaluations"]["test"] = evaluate.score_predictions(
+                evaluate.holdout(estimator, train, test), n_boot=ev.bootstrap, seed=seed
+            )
+        results["variants"] = {}
+        for variant in experiment.variants:
+            log(f"variant: {variant.name}")
+            candidate = (
+                DummyClassifier(strategy="most_frequent")
+                if variant.majority
+                else clone(estimator).set_params(**variant.model)
+            )
+            rows = variant_data[variant.name]
+            scores = {
+                "cv": evaluate.score_predictions(
+                    evaluate.out_of_fold(candidate, rows, **cv_options),
+                    n_boot=ev.bootstrap,
+                    seed=seed,
+                )
+            }
+            if test is not None:
+                scores["test"] = evaluate.score_predictions(
+                    evaluate.holdout(candidate, rows, test), n_boot=ev.bootstrap, seed=seed
+                )
+            results["variants"][variant.name] = {"n_train": int(len(rows)), **scores}
+        if ev.learning_curve:
+            log("learning curve")
+            results["learning_curve"] = evaluate.learning_curve(
+                estimator,
+                train,
+                fractions=ev.learning_curve,
+                folds=ev.folds,
+                seed=seed,
+                jobs=ev.jobs,
+            )
+        if ev.cross_target:
+            log("cross-target check")
+            results["cross_target"] = evaluate.leave_target_out(
+                estimator, train, ev.cross_target, jobs=ev.jobs
+            )
+        log("final fit on all training rows")
+        final = clone(estimator).fit(train[FEATURES], train["stance"])
+        results["top_features"] = top_features(final, 15)
+        results["errors"] = evaluate.confident_errors(oof[oof["repeat"] == 0], 10)
+    except ValueError as exc:
+        # scikit-learn's parameter validation speaks of bad config values, not bugs.
+        raise ConfigError(f"{experiment.name}: {exc}") from None
+    results["data"] = {
+        "files": files,
+        "train_rows": int(len(train)),
+        "train_sentences": int(train["sentence_id"].nunique()),
+        "test_rows": int(len(test)) if test is not None else 0,
+        "counts": _counts(train, test),
+    }
+    results["model"] = {"params": _params(final), "config": experiment.to_dict()}
+    results = json_ready(results)
+
+    from geostance.report import model_card, write_report
+
+    metadata = {
+        "experiment": experiment.name,
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "seed": seed,
+        "config": results["model"]["config"],
+        "data": files,
+        "labels": sorted(map(str, final.classes_)),
+        "targets": sorted(train["target"].unique()),
+        "hyperparameters": results["model"]["params"],
+        "metrics": {
+            name: {k: e[k] for k in ("macro_f1", "f_avg", "accuracy", "n", "ci95")}
+            for name, e in results["evaluations"].items()
+        },
+    }
+    log(f"writing {Path(models_dir) / experiment.name} and {Path(reports_dir) / experiment.name}")
+    save_model(Path(models_dir) / experiment.name, final, metadata, model_card(results, metadata))
+    write_report(Path(reports_dir) / experiment.name, results)
+    return results
+
+
+def _count(grid: dict) -> int:
+    total = 1
+    for values in grid.values():
+        total *= len(values)
+    return total
+
+
+def _params(estimator) -> dict:
+    params = {k: v for k, v in estimator.get_params().items() if k != "gazetteer"}
+    gazetteer = getattr(estimator, "gazetteer", None)
+    if gazetteer is not None:
+        params["gazetteer"] = {"aliases": len(gazetteer.aliases), "sha256": gazetteer.digest}
+    return params
+
+
+def _counts(train: pd.DataFrame, test: pd.DataFrame | None) -> dict:
+    both = train if test is None else pd.concat([train, test])
+    table = both.groupby(["target", "stance"]).size().unstack(fill_value=0)
+    return {t: {s: int(n) for s, n in row.items()} for t, row in table.iterrows()}

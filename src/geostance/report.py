@@ -1,0 +1,347 @@
+"""Reports and model cards, rendered from the results dict that `run_experiment` returns.
+
+Every number shown is read from that dict, which is also written as `metrics.json`, so the
+report, the JSON and the model card cannot disagree.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from geostance.artifacts import atomic_directory  # noqa: E402
+from geostance.model import LABELS  # noqa: E402
+
+EVALUATION_TITLES = {
+    "cv": "cross-validation (grouped by sentence, repeated, out-of-fold)",
+    "test": "held-out test",
+    "data": "the labeled file given (scored by a saved model)",
+}
+
+
+def write_report(directory: str | Path, results: dict) -> None:
+    """Write `report.md`, `metrics.json` and the figures into `directory`, atomically."""
+    with atomic_directory(directory) as out:
+        (out / "metrics.json").write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
+        figures = _figures(out, results)
+        (out / "report.md").write_text(render(results, figures))
+
+
+def render(results: dict, figures: list[tuple[str, str]]) -> str:
+    name = results["experiment"]
+    lines = [f"# Report: {name}", ""]
+    lines += _data_section(results.get("data"))
+    lines += ["## Scores", "", _headline_table(results), ""]
+    lines += [
+        "macro-F1 is the mean F1 over favor, against and neutral; F_avg is the mean F1 of favor "
+        "and against (SemEval-2016 / TweetEval); intervals are 95% bootstrap intervals "
+        "resampling sentences.",
+        "",
+    ]
+    if results.get("variants"):
+        lines += ["## Compared with", "", _variants_table(results), ""]
+    for key, evaluation in results["evaluations"].items():
+        title = EVALUATION_TITLES.get(key, key)
+        lines += [f"## Details: {title}", ""]
+        if evaluation.get("repeats", 1) > 1:
+            lines += [f"Counts below are pooled over the {evaluation['repeats']} repeats.", ""]
+        lines += [_per_class_table(evaluation), ""]
+        for stratum in ("target", "register", "hard_case"):
+            if f"per_{stratum}" in evaluation:
+                lines += [
+                    f"Per {stratum.replace('_', ' ')}:",
+                    "",
+                    _stratum_table(evaluation[f"per_{stratum}"]),
+                    "",
+                ]
+    if results.get("cross_target"):
+        lines += [
+            "## Cross-country check",
+            "",
+            "Each target's rows held out entirely: the model never saw a row labeled for it.",
+            "",
+            _stratum_table(results["cross_target"]),
+            "",
+        ]
+    if results.get("learning_curve"):
+        lines += ["## Learning curve", "", _learning_table(results["learning_curve"]), ""]
+    if results.get("search"):
+        lines += _search_section(results["search"])
+    if results.get("top_features"):
+        lines += ["## What the model weighs", ""]
+        for label, features in results["top_features"].items():
+            shown = ", ".join(f"`{n}` ({w:+.2f})" for n, w in features[:10])
+            lines += [f"- **{label}**: {shown}"]
+        lines += [""]
+    if results.get("errors"):
+        lines += [
+            "## Error analysis: the most confident mistakes",
+            "",
+            "| sentence | target | gold | predicted | confidence |",
+            "|---|---|---|---|---|",
+        ]
+        lines += [
+            f"| {_cell(e['text'])} | {e['target']} | {e['stance']} | {e['predicted']} | {e['confidence']:.2f} |"
+            for e in results["errors"]
+        ]
+        lines += [""]
+    if figures:
+        lines += ["## Figures", ""]
+        lines += [f"![{title}]({file})\n" for file, title in figures]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def model_card(results: dict, metadata: dict) -> str:
+    """The MODEL_CARD.md of a saved model, from the same results as its report."""
+    name = results["experiment"]
+    data = results.get("data", {})
+    lines = [
+        f"# Model card: {name}",
+        "",
+        "## Intended use",
+        "",
+        "Classify the author's stance (favor, against, neutral) toward each country a sentence of "
+        "political commentary mentions, following the project's labeling guide. It is a "
+        "screening aid for analysts: read the sentences behind any conclusion.",
+        "",
+        "## Data",
+        "",
+        f"{data.get('train_rows', '?')} training rows from {data.get('train_sentences', '?')} "
+        f"sentences; {data.get('test_rows', 0)} held-out test rows.",
+        "",
+    ]
+    lines += [f"- `{f['path']}` sha256 `{f['sha256'][:16]}…`" for f in data.get("files", [])[:12]]
+    lines += ["", "## Metrics", "", _headline_table(results), ""]
+    lines += [
+        "## Hyperparameters",
+        "",
+        "```json",
+        json.dumps(metadata["hyperparameters"], indent=2),
+        "```",
+        "",
+        "## Limits",
+        "",
+        "- Bag of n-grams: it reads cue words, not argument structure; irony, negation and "
+        "reported speech are its known weak spots (see the report's error analysis).",
+        "- Targets are found by a gazetteer: unlisted aliases are not mentions, and ambiguous "
+        "names (Georgia, Jordan, Chad) can be false hits.",
+        "- Trained on a small, partly authored corpus; scores on other outlets may be lower than "
+        "the held-out figures above.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _data_section(data: dict | None) -> list[str]:
+    if not data:
+        return []
+    if "train_rows" in data:
+        summary = (
+            f"{data['train_rows']} training rows ({data['train_sentences']} sentences), "
+            f"{data['test_rows']} test rows."
+        )
+    else:
+        summary = f"{data['test_rows']} rows scored."
+    lines = [
+        "## Data",
+        "",
+        summary,
+        "",
+        "| file | rows | sha256 |",
+        "|---|---|---|",
+    ]
+    lines += [
+        f"| `{f['path']}` | {f.get('rows', '')} | `{f['sha256'][:12]}` |" for f in data["files"]
+    ]
+    counts = data.get("counts") or {}
+    if counts:
+        lines += [
+            "",
+            "Rows per target and stance (train + test):",
+            "",
+            "| target | " + " | ".join(LABELS) + " |",
+        ]
+        lines += ["|---|" + "---|" * len(LABELS)]
+        lines += [
+            f"| {t} | " + " | ".join(str(row.get(label, 0)) for label in LABELS) + " |"
+            for t, row in counts.items()
+        ]
+    return lines + [""]
+
+
+def _fmt(value: float) -> str:
+    return f"{100 * value:.1f}"
+
+
+def _ci(evaluation: dict, metric: str) -> str:
+    lo, hi = evaluation.get("ci95", {}).get(metric, [float("nan")] * 2)
+    return "" if np.isnan(lo) else f" [{_fmt(lo)}, {_fmt(hi)}]"
+
+
+def _headline_table(results: dict) -> str:
+    rows = ["| evaluation | n | macro-F1 | F_avg | accuracy |", "|---|---|---|---|---|"]
+    for key, e in results["evaluations"].items():
+        rows.append(
+            f"| {EVALUATION_TITLES.get(key, key)} | {e['n']} | {_fmt(e['macro_f1'])}{_ci(e, 'macro_f1')} "
+            f"| {_fmt(e['f_avg'])}{_ci(e, 'f_avg')} | {_fmt(e['accuracy'])} |"
+        )
+    return "\n".join(rows)
+
+
+def _variants_table(results: dict) -> str:
+    keys = list(results["evaluations"])
+    header = (
+        "| model | train rows | " + " | ".join(f"{k} macro-F1 | {k} F_avg" for k in keys) + " |"
+    )
+    rows = [header, "|---|---|" + "---|---|" * len(keys)]
+    entries = [
+        (
+            f"**{results['experiment']}** (this model)",
+            results.get("data", {}).get("train_rows", ""),
+            results["evaluations"],
+        )
+    ]
+    entries += [(name, v["n_train"], v) for name, v in results["variants"].items()]
+    for name, n, evaluations in entries:
+        cells = [
+            f"{_fmt(evaluations[k]['macro_f1'])} | {_fmt(evaluations[k]['f_avg'])}"
+            if k in evaluations
+            else " | "
+            for k in keys
+        ]
+        rows.append(f"| {name} | {n} | " + " | ".join(cells) + " |")
+    return "\n".join(rows)
+
+
+def _per_class_table(evaluation: dict) -> str:
+    rows = ["| label | precision | recall | F1 | support |", "|---|---|---|---|---|"]
+    for label, c in evaluation["per_class"].items():
+        rows.append(
+            f"| {label} | {_fmt(c['precision'])} | {_fmt(c['recall'])} | {_fmt(c['f1'])} | {c['support']} |"
+        )
+    return "\n".join(rows)
+
+
+def _stratum_table(table: dict) -> str:
+    rows = ["| | n | macro-F1 | F_avg | accuracy |", "|---|---|---|---|---|"]
+    for value, s in table.items():
+        rows.append(
+            f"| {value} | {s['n']} | {_fmt(s['macro_f1'])} | {_fmt(s['f_avg'])} | {_fmt(s['accuracy'])} |"
+        )
+    return "\n".join(rows)
+
+
+def _learning_table(curve: list[dict]) -> str:
+    rows = [
+        "| share of training sentences | training rows | macro-F1 | F_avg |",
+        "|---|---|---|---|",
+    ]
+    rows += [
+        f"| {p['fraction']:.0%} | {p['n_train']} | {_fmt(p['macro_f1'])} | {_fmt(p['f_avg'])} |"
+        for p in curve
+    ]
+    return "\n".join(rows)
+
+
+def _search_section(search: dict) -> list[str]:
+    ranked = sorted(search["candidates"], key=lambda c: -c["mean"])
+    lines = [
+        "## Hyperparameter search",
+        "",
+        f"{len(ranked)} candidates, {search['folds']}-fold grouped CV on the training rows only, "
+        f"scored by {search['metric']}; chosen: `{json.dumps(search['best_params'])}`.",
+        "",
+        f"| rank | {search['metric']} (mean ± std) | parameters |",
+        "|---|---|---|",
+    ]
+    lines += [
+        f"| {i} | {_fmt(c['mean'])} ± {_fmt(c['std'])} | `{json.dumps(c['params'])}` |"
+        for i, c in enumerate(ranked, start=1)
+    ]
+    return lines + [""]
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def _figures(out: Path, results: dict) -> list[tuple[str, str]]:
+    figures = []
+    evaluations = results["evaluations"]
+    fig, axes = plt.subplots(
+        1, len(evaluations), figsize=(4.2 * len(evaluations), 3.8), squeeze=False
+    )
+    for ax, (key, e) in zip(axes[0], evaluations.items(), strict=True):
+        matrix = np.array(e["confusion"]["matrix"])
+        ax.imshow(matrix, cmap="Blues")
+        ax.set_xticks(range(len(LABELS)), LABELS)
+        ax.set_yticks(range(len(LABELS)), LABELS)
+        ax.set_xlabel("predicted")
+        ax.set_ylabel("gold")
+        ax.set_title(key)
+        for (i, j), v in np.ndenumerate(matrix):
+            ax.text(
+                j,
+                i,
+                str(v),
+                ha="center",
+                va="center",
+                color="white" if v > matrix.max() / 2 else "black",
+            )
+    figures.append(_save(fig, out / "confusion.png", "Confusion matrix"))
+
+    per_target = {k: e["per_target"] for k, e in evaluations.items() if "per_target" in e}
+    if per_target:
+        targets = sorted({t for table in per_target.values() for t in table})
+        fig, ax = plt.subplots(figsize=(max(5, 0.5 * len(targets) + 2), 3.8))
+        width = 0.8 / len(per_target)
+        for i, (key, table) in enumerate(per_target.items()):
+            values = [table.get(t, {}).get("macro_f1", np.nan) for t in targets]
+            ax.bar(np.arange(len(targets)) + i * width, values, width, label=key)
+        ax.set_xticks(
+            np.arange(len(targets)) + width * (len(per_target) - 1) / 2,
+            targets,
+            rotation=60,
+            ha="right",
+        )
+        ax.set_ylabel("macro-F1")
+        ax.set_ylim(0, 1)
+        ax.legend()
+        figures.append(_save(fig, out / "per_target_f1.png", "Macro-F1 per target"))
+
+    if results.get("learning_curve"):
+        curve = results["learning_curve"]
+        fig, ax = plt.subplots(figsize=(5, 3.5))
+        for metric in ("macro_f1", "f_avg"):
+            ax.plot(
+                [p["n_train"] for p in curve], [p[metric] for p in curve], marker="o", label=metric
+            )
+        ax.set_xlabel("training rows")
+        ax.set_ylabel("cross-validated score")
+        ax.set_ylim(0, 1)
+        ax.legend()
+        figures.append(_save(fig, out / "learning_curve.png", "Learning curve"))
+
+    if results.get("top_features"):
+        top = results["top_features"]
+        fig, axes = plt.subplots(1, len(top), figsize=(4.2 * len(top), 4.5), squeeze=False)
+        for ax, (label, features) in zip(axes[0], top.items(), strict=True):
+            names = [n for n, _ in features][::-1]
+            ax.barh(range(len(names)), [w for _, w in features][::-1])
+            ax.set_yticks(range(len(names)), names, fontsize=8)
+            ax.set_title(label)
+        figures.append(_save(fig, out / "top_features.png", "Heaviest n-grams per label"))
+    return figures
+
+
+def _save(fig, path: Path, title: str) -> tuple[str, str]:
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path.name, title

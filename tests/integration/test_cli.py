@@ -1,0 +1,295 @@
+"""The CLI end to end on the fixture: train, predict, classify, evaluate, and every bad input."""
+
+import json
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from geostance import load_model
+from geostance.cli import main
+from tests.conftest import FIXTURES
+
+
+def run(capsys, *argv):
+    status = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def test_train_writes_model_and_report(trained):
+    model, report = trained["model"], trained["report"]
+    assert {p.name for p in model.iterdir()} == {"model.joblib", "metadata.json", "MODEL_CARD.md"}
+    metadata = json.loads((model / "metadata.json").read_text())
+    assert metadata["experiment"] == "tiny"
+    assert metadata["data"][0]["sha256"] and metadata["data"][0]["rows"] == 40
+    assert set(metadata["versions"]) >= {"python", "scikit-learn", "numpy", "pandas", "geostance"}
+    assert metadata["hyperparameters"]["C"] == 5.0
+    metrics = json.loads((report / "metrics.json").read_text())
+    assert metrics["experiment"] == "tiny"
+    for key in ("cv", "test"):
+        assert set(metrics["evaluations"][key]) >= {
+            "macro_f1",
+            "f_avg",
+            "accuracy",
+            "n",
+            "per_class",
+            "per_target",
+            "ci95",
+        }
+    assert metrics["evaluations"]["test"]["n"] == 9
+    assert set(metrics["variants"]) == {"majority", "per-country"}
+    # The model card and metadata carry the same figures as the report.
+    assert metadata["metrics"]["cv"]["macro_f1"] == metrics["evaluations"]["cv"]["macro_f1"]
+    text = (report / "report.md").read_text()
+    assert f"{100 * metrics['evaluations']['cv']['macro_f1']:.1f}" in text
+    for figure in ("confusion.png", "per_target_f1.png", "learning_curve.png", "top_features.png"):
+        assert (report / figure).stat().st_size > 1000 and f"({figure})" in text
+
+
+def test_retraining_reproduces_predictions(trained, tmp_path, capsys, labeled):
+    status, _, _ = run(
+        capsys,
+        "train",
+        "--config",
+        FIXTURES / "tiny.toml",
+        "--models-dir",
+        tmp_path,
+        "--reports-dir",
+        tmp_path / "r",
+        "--quiet",
+    )
+    assert status == 0
+    first, second = load_model(trained["model"]), load_model(tmp_path / "tiny")
+    np.testing.assert_array_equal(
+        first.predict_proba(labeled).to_numpy(), second.predict_proba(labeled).to_numpy()
+    )
+
+
+def test_predict_keeps_columns_and_adds_probabilities(trained, tmp_path, capsys):
+    source = tmp_path / "in.csv"
+    pd.DataFrame(
+        {
+            "id": [1, 2],
+            "text": ["Russia failed again.", "Officials from India met."],
+            "target": ["Russia", "India"],
+        }
+    ).to_csv(source, index=False)
+    status, _, err = run(
+        capsys,
+        "predict",
+        "--model",
+        trained["model"],
+        "--input",
+        source,
+        "--output",
+        tmp_path / "out.csv",
+    )
+    assert status == 0, err
+    out = pd.read_csv(tmp_path / "out.csv")
+    assert list(out.columns) == [
+        "id",
+        "text",
+        "target",
+        "stance",
+        "p_favor",
+        "p_against",
+        "p_neutral",
+    ]
+    assert list(out["stance"]) == ["against", "neutral"]
+    np.testing.assert_allclose(
+        out[["p_favor", "p_against", "p_neutral"]].sum(axis=1), 1.0, atol=1e-3
+    )
+
+
+def test_predict_stdin_to_stdout(trained, capsys, monkeypatch):
+    import io
+    import sys
+
+    monkeypatch.setattr(
+        sys, "stdin", io.TextIOWrapper(io.BytesIO(b"text,target\nRussia failed again.,Russia\n"))
+    )
+    status, out, _ = run(
+        capsys, "predict", "--model", trained["model"], "--input", "-", "--output", "-"
+    )
+    assert status == 0 and out.splitlines()[0] == "text,target,stance,p_favor,p_against,p_neutral"
+
+
+def test_classify_formats(trained, capsys, monkeypatch):
+    monkeypatch.setenv("GEOSTANCE_MODEL", str(trained["model"]))
+    text = "Pakistan wisely deepened ties while India failed again. Officials from Moscow met on Tuesday."
+    status, out, _ = run(capsys, "classify", "--format", "json", text)
+    assert status == 0
+    result = json.loads(out)
+    assert [s["index"] for s in result["sentences"]] == [1, 2]
+    assert [m["target"] for m in result["sentences"][0]["mentions"]] == ["Pakistan", "India"]
+    mention = result["sentences"][0]["mentions"][0]
+    assert set(mention) == {"target", "stance", "p_favor", "p_against", "p_neutral"}
+    summary = {s["target"]: s for s in result["summary"]}
+    assert set(summary) == {"Pakistan", "India", "Russia"}
+    assert summary["Russia"]["mentions"] == 1 and summary["Russia"]["stance"] == "neutral"
+    status, out, _ = run(capsys, "classify", "--format", "csv", text)
+    assert out.splitlines()[0] == "index,text,target,stance,p_favor,p_against,p_neutral"
+    status, out, _ = run(capsys, "classify", text)
+    assert "summary:" in out and "Pakistan" in out
+
+
+def test_python_api_string_in_one_result_list_in_list(trained):
+    model = load_model(trained["model"])
+    one = model.classify("Russia failed again.")
+    many = model.classify(["Russia failed again.", "No country here."])
+    assert one.summary[0]["target"] == "Russia"
+    assert len(many) == 2 and many[1].summary == []
+    frame = pd.DataFrame({"text": ["Russia failed again."], "target": ["Russia"]})
+    assert list(model.predict_proba(frame).columns) == ["favor", "against", "neutral"]
+    assert model.predict(frame).iloc[0] == "against"
+
+
+def test_evaluate_writes_report(trained, tmp_path, capsys):
+    status, out, _ = run(
+        capsys,
+        "evaluate",
+        "--model",
+        trained["model"],
+        "--data",
+        FIXTURES / "labeled.csv",
+        "--out",
+        tmp_path / "rep",
+    )
+    assert status == 0 and "macro-F1" in out
+    metrics = json.loads((tmp_path / "rep" / "metrics.json").read_text())
+    assert metrics["evaluations"]["data"]["n"] == 40
+
+
+def one_error_line(err: str) -> None:
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("geostance: error: "), err
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (b"", "empty"),
+        (b"\xff\xfe\x00garbage", "not UTF-8"),
+        (b"sentence,country\nRussia won,Russia\n", "missing column"),
+        (b"text,target\n,Russia\n", ":2: empty text"),
+        (b"\x00\x01\x02\x03", "binary"),
+    ],
+)
+def test_predict_bad_input(trained, tmp_path, capsys, content, message):
+    source = tmp_path / "in.csv"
+    source.write_bytes(content)
+    out = tmp_path / "out.csv"
+    status, _, err = run(
+        capsys, "predict", "--model", trained["model"], "--input", source, "--output", out
+    )
+    assert status == 2 and message in err
+    one_error_line(err)
+    assert not out.exists() and list(tmp_path.iterdir()) == [source]
+
+
+def test_missing_input_and_missing_model(trained, tmp_path, capsys):
+    status, _, err = run(
+        capsys,
+        "predict",
+        "--model",
+        trained["model"],
+        "--input",
+        tmp_path / "absent.csv",
+        "--output",
+        "-",
+    )
+    assert status == 2 and "cannot read" in err
+    one_error_line(err)
+    status, _, err = run(capsys, "classify", "--model", tmp_path / "nomodel", "Russia won.")
+    assert status == 2 and "no model directory" in err
+    one_error_line(err)
+
+
+@pytest.fixture
+def model_copy(trained, tmp_path):
+    copy = tmp_path / "model"
+    shutil.copytree(trained["model"], copy)
+    return copy
+
+
+def test_tampered_model_is_refused(model_copy, capsys):
+    with open(model_copy / "model.joblib", "ab") as handle:
+        handle.write(b"x")
+    status, _, err = run(capsys, "classify", "--model", model_copy, "Russia won.")
+    assert status == 2 and "SHA-256 differs" in err
+    one_error_line(err)
+
+
+def test_corrupt_metadata_and_missing_file(model_copy, capsys):
+    (model_copy / "metadata.json").write_text("{not json")
+    status, _, err = run(capsys, "classify", "--model", model_copy, "Russia won.")
+    assert status == 2 and "unreadable" in err
+    (model_copy / "metadata.json").unlink()
+    status, _, err = run(capsys, "classify", "--model", model_copy, "Russia won.")
+    assert status == 2 and "no metadata.json" in err
+
+
+def test_other_scikit_learn_version_is_refused(model_copy, capsys):
+    path = model_copy / "metadata.json"
+    metadata = json.loads(path.read_text())
+    metadata["versions"]["scikit-learn"] = "0.24.2"
+    path.write_text(json.dumps(metadata))
+    status, _, err = run(capsys, "classify", "--model", model_copy, "Russia won.")
+    assert status == 2 and "saved with scikit-learn 0.24.2" in err
+    one_error_line(err)
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["classify"], "give TEXT"),
+        (["classify", "   "], "empty text"),
+        (["classify", "--file", "/nonexistent/x.txt"], "cannot read"),
+        (["classify", "--format", "xml", "Russia"], "xml"),
+        (["train", "--config", "/nonexistent.toml"], "no such config file"),
+        (["frobnicate"], "No such command"),
+    ],
+)
+def test_usage_errors(trained, capsys, argv, message):
+    status, _, err = run(capsys, *argv)
+    assert status == 2 and message in err
+    one_error_line(err)
+
+
+def test_failed_training_leaves_existing_model_and_report(trained, tmp_path, capsys):
+    models, reports = tmp_path / "models", tmp_path / "reports"
+    shutil.copytree(trained["model"], models / "tiny")
+    shutil.copytree(trained["report"], reports / "tiny")
+    before = {p: p.read_bytes() for p in [*models.rglob("*"), *reports.rglob("*")] if p.is_file()}
+    bad_data = tmp_path / "bad.csv"
+    bad_data.write_text("sentence_id,text,target,stance,source\ns1,Russia won.,Russia,maybe,t\n")
+    config = tmp_path / "tiny.toml"
+    config.write_text(
+        (FIXTURES / "tiny.toml").read_text().replace("tests/fixtures/labeled.csv", str(bad_data))
+    )
+    status, _, err = run(
+        capsys, "train", "--config", config, "--models-dir", models, "--reports-dir", reports
+    )
+    assert status == 2 and "stance 'maybe'" in err
+    after = {p: p.read_bytes() for p in [*models.rglob("*"), *reports.rglob("*")] if p.is_file()}
+    assert after == before
+
+
+def test_atomic_directory_keeps_old_contents_on_failure(tmp_path):
+    from geostance.artifacts import atomic_directory
+
+    target = tmp_path / "out"
+    target.mkdir()
+    (target / "keep.txt").write_text("old")
+    with pytest.raises(RuntimeError), atomic_directory(target) as staging:
+        (staging / "keep.txt").write_text("new")
+        raise RuntimeError("interrupted")
+    assert (target / "keep.txt").read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]
+    with atomic_directory(target) as staging:
+        (staging / "keep.txt").write_text("new")
+    assert (target / "keep.txt").read_text() == "new"
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]

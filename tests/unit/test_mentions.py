@@ -1,0 +1,85 @@
+import pytest
+
+from geostance.errors import DataError
+from geostance.mentions import OTHER_TOKEN, TARGET_TOKEN, Gazetteer, split_sentences
+
+
+def test_names_demonyms_capitals_and_possessives(gazetteer):
+    text = "Russia's envoy met Pakistani officials in Beijing."
+    assert gazetteer.targets(text) == ["Russia", "Pakistan", "China"]
+
+
+def test_hyphenated_compound_names_both_countries(gazetteer):
+    assert gazetteer.targets("The Pakistan-Russia thaw and Indian-Chinese talks.") == [
+        "Pakistan",
+        "Russia",
+        "India",
+        "China",
+    ]
+
+
+def test_alias_naming_two_countries(gazetteer):
+    assert gazetteer.targets("CPEC projects stalled.") == ["China", "Pakistan"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "We ate off fine china plates.",  # lowercase common noun
+        "Ships crossed the Indian Ocean.",  # not_country phrase swallows the demonym
+        "Indianapolis hosted the race.",  # alias inside a longer word
+        "Russiagate was a headline.",
+    ],
+)
+def test_no_false_hits(gazetteer, text):
+    assert gazetteer.targets(text) == []
+
+
+def test_mask_replaces_target_and_other_countries(gazetteer):
+    masked = gazetteer.mask("Moscow praised Islamabad, not New Delhi.", "Pakistan")
+    assert masked == f"{OTHER_TOKEN} praised {TARGET_TOKEN}, not {OTHER_TOKEN}."
+
+
+def test_mask_compound_alias_counts_as_target(gazetteer):
+    assert gazetteer.mask("CPEC helps.", "China") == f"{TARGET_TOKEN} helps."
+
+
+def test_gazetteer_roundtrips_through_pickle(gazetteer):
+    import pickle
+
+    copy = pickle.loads(pickle.dumps(gazetteer))
+    assert copy == gazetteer and copy.targets("Kremlin") == ["Russia"]
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("alias,country\nRussia,Russia\n", "missing columns kind"),
+        ("alias,country,kind\nRussia,Russia,planet\n", ":2: kind 'planet'"),
+        (
+            "alias,country,kind\nRussia,Russia,name\nRussia,Russia,name\n",
+            ":3: alias 'Russia' listed twice",
+        ),
+        ("alias,country,kind\nIndian Ocean,India,not_country\n", "only not_country rows"),
+        ("alias,country,kind\n", "has no rows"),
+    ],
+)
+def test_bad_gazetteer_names_file_and_line(tmp_path, content, message):
+    path = tmp_path / "countries.csv"
+    path.write_text(content)
+    with pytest.raises(DataError, match=message):
+        Gazetteer.from_csv(path)
+
+
+def test_split_sentences_keeps_abbreviations_and_initials():
+    text = "The U.S. envoy met Gen. Bajwa. Then S. M. Qureshi spoke! Why?\n\nA new\nparagraph."
+    assert split_sentences(text) == [
+        "The U.S. envoy met Gen. Bajwa.",
+        "Then S. M. Qureshi spoke!",
+        "Why?",
+        "A new paragraph.",
+    ]
+
+
+def test_split_sentences_on_closing_quotes():
+    assert split_sentences("He said “no.” She left.") == ["He said “no.”", "She left."]
