@@ -141,6 +141,16 @@ def evaluate_command(model_dir, data_path, out_dir) -> None:
     )
 
 
+@cli.command()
+@click.argument("files", nargs=-1, required=True)
+def describe(files) -> None:
+    """Print count tables (target, register, hard case, split x stance) of labeled FILES."""
+    from geostance.data import describe as describe_frame
+    from geostance.data import read_labeled
+
+    click.echo(describe_frame(read_labeled(files)), nl=False)
+
+
 def _log(message: str) -> None:
     click.echo(f"[geostance] {message}", err=True)
 

@@ -156,3 +156,49 @@ def file_digest(path: str | Path) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def describe(frame: pd.DataFrame) -> str:
+    """Markdown tables of a labeled frame: rows per target x stance, register, hard case, split.
+
+    The data card's counts are this function's output, checked by a test.
+    """
+
+    def table(index: str) -> list[str]:
+        counts = frame.groupby([index, "stance"]).size().unstack(fill_value=0)
+        counts = counts.reindex(columns=list(LABELS), fill_value=0)
+        counts["rows"] = counts.sum(axis=1)
+        counts = counts.sort_values("rows", ascending=False, kind="stable")
+        total = counts.sum()
+        head = f"| {index} | " + " | ".join(counts.columns) + " |"
+        lines = [head, "|---" * (len(counts.columns) + 1) + "|"]
+        lines += [f"| {i} | " + " | ".join(map(str, row)) + " |" for i, row in counts.iterrows()]
+        lines.append("| **all** | " + " | ".join(str(v) for v in total) + " |")
+        return lines
+
+    frame = frame.replace({c: {"": "none"} for c in ("register", "hard_case")})
+    sentences = frame["sentence_id"].nunique()
+    out = [f"{len(frame)} rows, {sentences} sentences, {frame['target'].nunique()} targets.", ""]
+    for column in ("target", "register", "hard_case", "split", "source"):
+        if column in frame.columns:
+            out += table(column) + [""]
+    if "register" in frame.columns:
+        out += ["Rows per target and register, as favor / against / neutral:", ""]
+        out += target_by_register(frame) + [""]
+    return "\n".join(out).rstrip() + "\n"
+
+
+def target_by_register(frame: pd.DataFrame, top: int = 6) -> list[str]:
+    """The `top` most frequent targets (the rest pooled as "other") x register x stance."""
+    leading = frame["target"].value_counts().index[:top]
+    target = frame["target"].where(frame["target"].isin(leading), "other")
+    registers = sorted(frame["register"].unique())
+    lines = ["| target | " + " | ".join(registers) + " |", "|---" * (len(registers) + 1) + "|"]
+    for name in [*leading, "other"]:
+        rows = frame[target == name]
+        cells = []
+        for register in registers:
+            stances = rows.loc[rows["register"] == register, "stance"].value_counts()
+            cells.append(" / ".join(str(stances.get(label, 0)) for label in LABELS))
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return lines

@@ -76,3 +76,24 @@ def test_default_report_matches_model():
     saved = json.loads((ROOT / "models" / "default" / "metadata.json").read_text())
     for key, evaluation in saved["metrics"].items():
         assert metrics["evaluations"][key]["macro_f1"] == evaluation["macro_f1"]
+
+
+def test_data_card_counts_are_current():
+    from geostance.data import describe
+
+    card = (ROOT / "data" / "README.md").read_text()
+    block = card.split("<!-- counts:start -->\n")[1].split("<!-- counts:end -->")[0]
+    assert block == describe(read_labeled(LABELED)), "regenerate with geostance describe"
+
+
+def test_no_test_sentence_has_a_near_duplicate_in_training():
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.metrics.pairwise import cosine_similarity
+
+    frame = read_labeled(LABELED).drop_duplicates("sentence_id")
+    train, test = frame[frame["split"] != "test"], frame[frame["split"] == "test"]
+    vectorizer = TfidfVectorizer(ngram_range=(1, 2)).fit(frame["text"])
+    similarity = cosine_similarity(
+        vectorizer.transform(test["text"]), vectorizer.transform(train["text"])
+    )
+    assert similarity.max() < 0.7
