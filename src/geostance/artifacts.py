@@ -120,6 +120,12 @@ def load_model(path: str | Path | None = None) -> SavedModel:
         estimator = joblib.load(model_file)
     except Exception as exc:  # unpickling can raise anything; the hash matched, so say so
         raise ModelError(f"{model_file}: cannot be loaded ({type(exc).__name__}: {exc})") from None
+    try:
+        estimator.get_params()
+    except AttributeError:
+        raise ModelError(
+            f"{directory}: saved by an incompatible geostance version; retrain it with geostance train"
+        ) from None
     return SavedModel(estimator, metadata, directory)
 
 
@@ -143,16 +149,20 @@ class SavedModel:
         """The stance label of each (`text`, `target`) row."""
         return predict_frame(self.estimator, _pairs(pairs))["stance"]
 
-    def classify(self, text: str | list[str]):
+    def classify(
+        self, text: str | list[str], min_confidence: float | None = None, explain: int = 0
+    ):
         """Split text into sentences, find the countries, classify every mention.
 
-        A string gives one `Classification`; a list of strings gives a list of them.
+        A string gives one `Classification`; a list of strings gives a list of them. Mentions
+        whose top probability is below `min_confidence` get the stance "uncertain"; with
+        `explain` = k, each mention carries the k n-grams that weighed most for its label.
         """
         from geostance.classify import classify_texts
 
         if isinstance(text, str):
-            return classify_texts(self, [text])[0]
-        return classify_texts(self, list(text))
+            return classify_texts(self, [text], min_confidence, explain)[0]
+        return classify_texts(self, list(text), min_confidence, explain)
 
     def __repr__(self) -> str:
         return f"SavedModel({self.metadata.get('experiment', '?')!r}, path={str(self.path)!r})"

@@ -1,20 +1,106 @@
 """From running text to stances: sentences, country mentions, one prediction per mention.
 
-The per-country summary's overall stance is the label with the highest mean probability over
-that country's mentions, so one confident sentence does not outvote several mild ones unseen.
+Two tables come out of any number of documents, one batched prediction each time:
+- mentions: one row per (document, sentence, country) with the stance and its probabilities;
+- summary: one row per (document, country): counts per label, mean probabilities, the overall
+  stance (the label with the highest mean probability, so one confident sentence does not
+  outvote several mild ones unseen) and the evidence sentences behind it.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+import numpy as np
 import pandas as pd
 
 from geostance.errors import ModelError
-from geostance.mentions import split_sentences
+from geostance.mentions import OTHER_TOKEN, TARGET_TOKEN, split_sentences
 from geostance.model import LABELS, predict_frame
 
 PROBABILITY_COLUMNS = [f"p_{label}" for label in LABELS]
+UNCERTAIN = "uncertain"
+MENTION_COLUMNS = ["document", "sentence", "text", "target", "stance", *PROBABILITY_COLUMNS]
+SUMMARY_COLUMNS = [
+    "document",
+    "target",
+    "mentions",
+    *LABELS,
+    UNCERTAIN,
+    *PROBABILITY_COLUMNS,
+    "stance",
+    "evidence",
+]
+
+
+def classify_mentions(
+    estimator,
+    documents: pd.DataFrame,
+    *,
+    min_confidence: float | None = None,
+    explain: int = 0,
+) -> pd.DataFrame:
+    """Classify every country mention in `documents` (columns `document`, `text`).
+
+    min_confidence: a mention whose top probability is below it gets the stance "uncertain".
+    explain: with k > 0, add an `explanation` column: the k n-grams that pushed each mention
+    most toward its predicted label, with their contributions.
+    """
+    gazetteer = getattr(estimator, "gazetteer", None)
+    if gazetteer is None:
+        raise ModelError("this model has no gazetteer to find countries; use predict instead")
+    rows = [
+        (document, index, sentence, target)
+        for document, text in zip(documents["document"], documents["text"], strict=True)
+        for index, sentence in enumerate(split_sentences(text), start=1)
+        for target in gazetteer.targets(sentence)
+    ]
+    frame = pd.DataFrame(rows, columns=["document", "sentence", "text", "target"])
+    if frame.empty:
+        return frame.reindex(columns=MENTION_COLUMNS + (["explanation"] if explain else []))
+    predicted = predict_frame(estimator, frame)
+    frame["stance"] = predicted["stance"].to_numpy(dtype=object)
+    for label in LABELS:
+        frame[f"p_{label}"] = predicted[label].round(4).to_numpy()
+    if explain:
+        explanations = estimator.explain(frame, frame["stance"], k=explain)
+        frame["explanation"] = [
+            "; ".join(f"{readable_feature(n)} {v:+.3f}" for n, v in e) for e in explanations
+        ]
+    if min_confidence is not None:
+        frame.loc[predicted[list(LABELS)].max(axis=1).to_numpy() < min_confidence, "stance"] = (
+            UNCERTAIN
+        )
+    return frame
+
+
+def summarise(mentions: pd.DataFrame, min_confidence: float | None = None) -> pd.DataFrame:
+    """One row per (document, country) of a mentions table; see the module docstring."""
+    if mentions.empty:
+        return pd.DataFrame(columns=SUMMARY_COLUMNS)
+    rows = []
+    for (document, target), group in mentions.groupby(["document", "target"], sort=False):
+        means = {c: round(float(group[c].mean()), 4) for c in PROBABILITY_COLUMNS}
+        best = max(LABELS, key=lambda label: means[f"p_{label}"])
+        stance = best
+        if min_confidence is not None and means[f"p_{best}"] < min_confidence:
+            stance = UNCERTAIN
+        # Evidence: the sentences most sure of the overall label, strongest first.
+        strongest = group.sort_values(f"p_{best}", ascending=False, kind="stable")
+        evidence = strongest[strongest["stance"] == best]["sentence"].head(3)
+        counts = group["stance"].value_counts()
+        rows.append(
+            {
+                "document": document,
+                "target": target,
+                "mentions": int(len(group)),
+                **{label: int(counts.get(label, 0)) for label in (*LABELS, UNCERTAIN)},
+                **means,
+                "stance": stance,
+                "evidence": ";".join(str(int(i)) for i in evidence),
+            }
+        )
+    return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
 
 
 @dataclass
@@ -39,56 +125,40 @@ class Classification:
         )
 
 
-def classify_texts(model, texts: list[str]) -> list[Classification]:
-    """Classify every country mention of every text with one batched prediction."""
-    if model.gazetteer is None:
-        raise ModelError("this model has no gazetteer to find countries; use predict instead")
-    split = [split_sentences(text) for text in texts]
-    pairs = [
-        (doc, index, sentence, target)
-        for doc, sentences in enumerate(split)
-        for index, sentence in enumerate(sentences, start=1)
-        for target in model.gazetteer.targets(sentence)
-    ]
-    frame = pd.DataFrame(pairs, columns=["doc", "index", "text", "target"])
-    if len(frame):
-        predicted = predict_frame(model.estimator, frame)
-        frame["stance"] = predicted["stance"].to_numpy()
-        for label in LABELS:
-            frame[f"p_{label}"] = predicted[label].round(4).to_numpy()
+def classify_texts(
+    model, texts: list[str], min_confidence: float | None = None, explain: int = 0
+) -> list[Classification]:
+    """Classify each text; one `Classification` per text, in order."""
+    documents = pd.DataFrame({"document": np.arange(len(texts)), "text": texts})
+    mentions = classify_mentions(
+        model.estimator, documents, min_confidence=min_confidence, explain=explain
+    )
+    columns = ["target", "stance", *PROBABILITY_COLUMNS] + (["explanation"] if explain else [])
+    summary = summarise(mentions, min_confidence)
     results = []
-    for doc, sentences in enumerate(split):
-        rows = frame[frame["doc"] == doc]
+    for document, text in enumerate(texts):
+        found = mentions[mentions["document"] == document]
         result = Classification()
-        for index, sentence in enumerate(sentences, start=1):
-            mentions = rows[rows["index"] == index]
+        for index, sentence in enumerate(split_sentences(text), start=1):
+            rows = found[found["sentence"] == index]
             result.sentences.append(
                 {
                     "index": index,
                     "text": sentence,
-                    "mentions": mentions[["target", "stance", *PROBABILITY_COLUMNS]].to_dict(
-                        "records"
-                    ),
+                    "mentions": rows[columns].to_dict("records"),
                 }
             )
-        result.summary = summarise(rows)
+        result.summary = (
+            summary[summary["document"] == document].drop(columns=["document"]).to_dict("records")
+        )
         results.append(result)
     return results
 
 
-def summarise(mentions: pd.DataFrame) -> list[dict]:
-    """Per country: mention count, count per label, mean probabilities, overall stance."""
-    summary = []
-    for target, rows in mentions.groupby("target", sort=False):
-        means = {c: round(float(rows[c].mean()), 4) for c in PROBABILITY_COLUMNS}
-        counts = rows["stance"].value_counts()
-        summary.append(
-            {
-                "target": target,
-                "mentions": int(len(rows)),
-                **{label: int(counts.get(label, 0)) for label in LABELS},
-                **means,
-                "stance": max(LABELS, key=lambda label: means[f"p_{label}"]),
-            }
-        )
-    return summary
+def readable_feature(feature: str) -> str:
+    """`word__ztargetz failed` -> `[TARGET] failed`: a feature name an analyst can read."""
+    feature = feature.replace(TARGET_TOKEN, "[TARGET]").replace(OTHER_TOKEN, "[OTHER]")
+    target, _, rest = feature.rpartition("::")
+    kind, _, ngram = rest.partition("__")
+    shown = f"'{ngram}'" if kind == "char" else ngram
+    return f"{target}:{shown}" if target else shown

@@ -84,22 +84,160 @@ def predict(model_dir, input_path, output_path) -> None:
 @cli.command()
 @model_option
 @click.argument("text", required=False)
-@click.option("--file", "file_path", default=None, help="Read the text from a file.")
+@click.option("--file", "file_path", default=None, help="Read one text from a file.")
 @click.option(
-    "--format", "output_format", type=click.Choice(FORMATS), default="table", show_default=True
+    "--format",
+    "output_format",
+    type=click.Choice(FORMATS),
+    default="table",
+    show_default=True,
+    help="Output of a single text.",
 )
-def classify(model_dir, text, file_path, output_format) -> None:
-    """Find the countries in TEXT (or --file, or - for stdin) and classify each mention."""
+@click.option(
+    "--input",
+    "input_path",
+    default=None,
+    help="Many documents: a folder of .txt files, a .csv/.jsonl/.parquet file, or - for stdin "
+    "(one document per line).",
+)
+@click.option("--text-column", default="text", show_default=True, help="Text column of --input.")
+@click.option(
+    "--id-column", default=None, help="Document id column of --input (default: row number)."
+)
+@click.option(
+    "--output",
+    "output_path",
+    default="-",
+    show_default=True,
+    help="Per-mention table of --input: .csv, .jsonl, .parquet, or - (CSV on stdout).",
+)
+@click.option(
+    "--summary", "summary_path", default=None, help="Per document and country table of --input."
+)
+@click.option(
+    "--output-format",
+    "table_format",
+    type=click.Choice(["csv", "jsonl", "parquet"]),
+    default=None,
+    help="Format of --output/--summary instead of the file suffix.",
+)
+@click.option("--chunk-size", default=500, show_default=True, type=int, help="Documents per chunk.")
+@click.option(
+    "--jobs", default=1, show_default=True, type=click.IntRange(1, None), help="Processes."
+)
+@click.option(
+    "--explain",
+    default=0,
+    type=click.IntRange(0, None),
+    help="Add the N n-grams behind each prediction.",
+)
+@click.option(
+    "--min-confidence",
+    type=click.FloatRange(0, 1),
+    default=None,
+    help="Below this top probability, the stance is 'uncertain'.",
+)
+@click.option("--quiet", is_flag=True, help="No progress bar or closing line.")
+def classify(
+    model_dir,
+    text,
+    file_path,
+    output_format,
+    input_path,
+    text_column,
+    id_column,
+    output_path,
+    summary_path,
+    table_format,
+    chunk_size,
+    jobs,
+    explain,
+    min_confidence,
+    quiet,
+) -> None:
+    """Find the countries in TEXT (or --file, or - for stdin) and classify each mention.
+
+    With --input, classify many documents in chunks and write tables instead.
+    """
     from geostance.artifacts import load_model
 
+    if input_path is not None:
+        if text is not None or file_path is not None:
+            raise click.UsageError("give --input for many documents, or TEXT / --file for one")
+        _classify_batch(
+            model_dir,
+            input_path,
+            text_column,
+            id_column,
+            output_path,
+            summary_path,
+            table_format,
+            chunk_size,
+            jobs,
+            explain,
+            min_confidence,
+            quiet,
+        )
+        return
     text = _read_text(text, file_path)
-    result = load_model(model_dir).classify(text)
+    model = load_model(model_dir)
+    result = model.classify(text, min_confidence=min_confidence, explain=explain)
     if output_format == "json":
         click.echo(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
     elif output_format == "csv":
         click.echo(result.mentions().to_csv(index=False), nl=False)
     else:
         click.echo(_table(result))
+
+
+def _classify_batch(
+    model_dir,
+    source,
+    text_column,
+    id_column,
+    output_path,
+    summary_path,
+    fmt,
+    chunk_size,
+    jobs,
+    explain,
+    min_confidence,
+    quiet,
+) -> None:
+    from tqdm import tqdm
+
+    from geostance.artifacts import load_model
+    from geostance.batch import TableWriter, classify_documents, output_format, read_documents
+
+    model = load_model(model_dir)
+    chunks = read_documents(
+        source, text_column=text_column, id_column=id_column, chunk_size=chunk_size
+    )
+    writers = [TableWriter(output_path, output_format(output_path, fmt))]
+    if summary_path:
+        writers.append(TableWriter(summary_path, output_format(summary_path, fmt)))
+    documents = mentions_count = 0
+    bar = tqdm(unit=" docs", disable=quiet or not sys.stderr.isatty(), file=sys.stderr)
+    try:
+        for mentions, summary, n in classify_documents(
+            model, chunks, jobs=jobs, min_confidence=min_confidence, explain=explain
+        ):
+            writers[0].write(mentions)
+            if summary_path:
+                writers[1].write(summary)
+            documents += n
+            mentions_count += len(mentions)
+            bar.update(n)
+        for writer in writers:
+            writer.close()
+    except BaseException:
+        for writer in writers:
+            writer.abort()
+        raise
+    finally:
+        bar.close()
+    if not quiet:
+        _log(f"{documents} documents, {mentions_count} country mentions classified")
 
 
 @cli.command("evaluate")
@@ -188,9 +326,11 @@ def _table(result) -> str:
         lines.append(f"[{sentence['index']}] {sentence['text']}")
         for m in sentence["mentions"]:
             lines.append(
-                f"    {m['target']:<16} {m['stance']:<8} "
+                f"    {m['target']:<16} {m['stance']:<9} "
                 f"favor {m['p_favor']:.2f}  against {m['p_against']:.2f}  neutral {m['p_neutral']:.2f}"
             )
+            if m.get("explanation"):
+                lines.append(f"        because: {m['explanation']}")
     if not result.summary:
         return "no country mentions found"
     lines += [

@@ -40,6 +40,7 @@ class EvaluationConfig:
     learning_curve: tuple[float, ...] = (0.2, 0.4, 0.6, 0.8, 1.0)
     cross_target: tuple[str, ...] = ()  # targets to hold out one at a time
     explain_examples: int = 3  # held-out predictions shown with their n-grams in the report
+    calibrate: bool = True  # temperature-scale probabilities when out-of-fold ECE improves
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,16 @@ class Variant:
 
 
 @dataclass(frozen=True)
+class Reference:
+    """A published result the report places this model beside (same metric, same test set)."""
+
+    name: str
+    value: float  # in percent, as published
+    metric: str = "f_avg"
+    source: str = ""
+
+
+@dataclass(frozen=True)
 class Experiment:
     name: str
     seed: int = 0
@@ -68,6 +79,7 @@ class Experiment:
     evaluation: EvaluationConfig = EvaluationConfig()
     search: SearchConfig | None = None
     variants: tuple[Variant, ...] = ()
+    references: tuple[Reference, ...] = ()
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -102,6 +114,10 @@ def load_experiment(config_path: str | Path, **overrides: str) -> Experiment:
                 _variant(v, f"{where} [[variants]] #{i + 1}")
                 for i, v in enumerate(raw.get("variants", []))
             ),
+            "references": tuple(
+                _build(Reference, r, f"{where} [[references]] #{i + 1}")
+                for i, r in enumerate(raw.get("references", []))
+            ),
         },
         where,
     )
@@ -111,6 +127,8 @@ def load_experiment(config_path: str | Path, **overrides: str) -> Experiment:
         raise ConfigError(f"{where}: data.train lists no labeled files")
     if experiment.data.format == "tweeteval" and not experiment.data.path:
         raise ConfigError(f"{where}: data.path names no TweetEval folder")
+    if any(r.metric not in METRICS for r in experiment.references):
+        raise ConfigError(f"{where}: references[].metric must be one of {', '.join(METRICS)}")
     if experiment.evaluation.folds < 2 or experiment.evaluation.repeats < 1:
         raise ConfigError(f"{where}: evaluation needs folds >= 2 and repeats >= 1")
     return experiment

@@ -181,6 +181,8 @@ def score_predictions(predictions: pd.DataFrame, *, n_boot: int, seed: int) -> d
         result["n"] = int(len(predictions) // len(repeats))
         result["repeats"] = len(repeats)
         result["macro_f1_per_repeat"] = [r["macro_f1"] for r in repeats]
+    if set(LABELS) <= set(predictions.columns):
+        result["calibration"] = calibration(predictions["stance"], predictions)
     return result
 
 
@@ -248,3 +250,92 @@ def confident_errors(predictions: pd.DataFrame, k: int) -> list[dict]:
         }
         for i, row in wrong.loc[order].iterrows()
     ]
+
+
+def calibration(y_true, proba: pd.DataFrame, bins: int = 10) -> dict:
+    """How far predicted probabilities are from observed frequencies.
+
+    brier: mean over rows of the squared distance between the probability vector and the
+    one-hot gold label (0 is perfect, 2 is worst); ece: expected calibration error, the
+    row-weighted mean |accuracy - confidence| over `bins` equal-width bins of the top
+    probability; bins: the reliability diagram's points.
+    """
+    probabilities = proba[list(LABELS)].to_numpy()
+    gold = np.asarray(y_true, dtype=object)
+    onehot = np.stack([gold == label for label in LABELS], axis=1).astype(float)
+    confidence = probabilities.max(axis=1)
+    correct = np.array(LABELS, dtype=object)[probabilities.argmax(axis=1)] == gold
+    edges = np.linspace(0, 1, bins + 1)
+    which = np.clip(np.digitize(confidence, edges[1:-1]), 0, bins - 1)
+    table, ece = [], 0.0
+    for b in range(bins):
+        members = which == b
+        if members.any():
+            gap = abs(correct[members].mean() - confidence[members].mean())
+            ece += members.mean() * gap
+            table.append(
+                {
+                    "low": float(edges[b]),
+                    "high": float(edges[b + 1]),
+                    "confidence": float(confidence[members].mean()),
+                    "accuracy": float(correct[members].mean()),
+                    "count": int(members.sum()),
+                }
+            )
+    brier = float(((probabilities - onehot) ** 2).sum(axis=1).mean())
+    return {"brier": brier, "ece": float(ece), "bins": table}
+
+
+def with_temperature(proba: pd.DataFrame, temperature: float) -> pd.DataFrame:
+    """Probabilities rescaled as softmax(log p / temperature), as the estimator does."""
+    logits = np.log(np.clip(proba[list(LABELS)].to_numpy(), 1e-12, None)) / temperature
+    scaled = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return pd.DataFrame(
+        scaled / scaled.sum(axis=1, keepdims=True), columns=list(LABELS), index=proba.index
+    )
+
+
+def fit_temperature(y_true, proba: pd.DataFrame) -> float:
+    """The temperature minimising the negative log-likelihood of the gold labels."""
+    from scipy.optimize import minimize_scalar
+
+    gold = np.array([LABELS.index(v) for v in y_true])
+
+    def nll(log_t: float) -> float:
+        scaled = with_temperature(proba, float(np.exp(log_t))).to_numpy()
+        return -np.log(np.clip(scaled[np.arange(len(gold)), gold], 1e-12, None)).mean()
+
+    return float(np.exp(minimize_scalar(nll, bounds=(-3, 3), method="bounded").x))
+
+
+def choose_temperature(predictions: pd.DataFrame, seed: int) -> dict:
+    """Decide on out-of-fold predictions whether temperature scaling improves calibration.
+
+    Cross-fitted: sentences are split in two halves; a temperature fitted on one half is scored
+    on the other, so the before/after figures are not measured on the rows that chose them.
+    """
+    sentences = predictions["sentence_id"].unique()
+    half = set(np.random.default_rng(seed).permutation(sentences)[: len(sentences) // 2])
+    in_a = predictions["sentence_id"].isin(half).to_numpy()
+    before = {"brier": 0.0, "ece": 0.0}
+    after = {"brier": 0.0, "ece": 0.0}
+    for fit_rows, score_rows in ((in_a, ~in_a), (~in_a, in_a)):
+        fitted, scored = predictions[fit_rows], predictions[score_rows]
+        temperature = fit_temperature(fitted["stance"], fitted)
+        weight = score_rows.mean()
+        for result, proba in (
+            (before, scored[list(LABELS)]),
+            (after, with_temperature(scored, temperature)),
+        ):
+            measured = calibration(scored["stance"], proba)
+            for key in result:
+                result[key] += weight * measured[key]
+    temperature = fit_temperature(predictions["stance"], predictions)
+    helps = after["ece"] < before["ece"] and after["brier"] <= before["brier"]
+    return {
+        "temperature": temperature if helps else 1.0,
+        "fitted_temperature": temperature,
+        "applied": bool(helps),
+        "before": before,
+        "after": after,
+    }

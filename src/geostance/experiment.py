@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
+import os
+import platform
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -60,6 +64,8 @@ def load_data(
         described += [_describe(p, extra) for p in config.test]
         test = extra if test is None else pd.concat([test, extra], ignore_index=True)
         train = train[~train["sentence_id"].isin(extra["sentence_id"])]
+    if config.gazetteer:
+        described.append(_describe(config.gazetteer))
     return train.reset_index(drop=True), test, described
 
 
@@ -145,6 +151,11 @@ def run_experiment(
         results["evaluations"] = {
             "cv": evaluate.score_predictions(oof, n_boot=ev.bootstrap, seed=seed)
         }
+        if ev.calibrate:
+            results["temperature"] = evaluate.choose_temperature(oof, seed)
+            estimator = clone(estimator).set_params(
+                temperature=results["temperature"]["temperature"]
+            )
         if test is not None:
             results["evaluations"]["test"] = evaluate.score_predictions(
                 evaluate.holdout(estimator, train, test), n_boot=ev.bootstrap, seed=seed
@@ -186,8 +197,13 @@ def run_experiment(
                 estimator, train, ev.cross_target, jobs=ev.jobs
             )
         log("final fit on all training rows")
+        started = time.perf_counter()
         final = clone(estimator).fit(train[FEATURES], train["stance"])
+        results["timing"] = _timing(final, time.perf_counter() - started, train, test)
         results["top_features"] = top_features(final, 15)
+        results["explained"] = _explained(
+            final, test if test is not None else train, ev.explain_examples
+        )
         results["errors"] = evaluate.confident_errors(oof[oof["repeat"] == 0], 10)
     except ValueError as exc:
         # scikit-learn's parameter validation speaks of bad config values, not bugs.
@@ -200,6 +216,7 @@ def run_experiment(
         "counts": _counts(train, test),
     }
     results["model"] = {"params": _params(final), "config": experiment.to_dict()}
+    results["references"] = [dataclasses.asdict(r) for r in experiment.references]
     results = json_ready(results)
 
     from geostance.report import model_card, write_report
@@ -243,3 +260,49 @@ def _counts(train: pd.DataFrame, test: pd.DataFrame | None) -> dict:
     both = train if test is None else pd.concat([train, test])
     table = both.groupby(["target", "stance"]).size().unstack(fill_value=0)
     return {t: {s: int(n) for s, n in row.items()} for t, row in table.iterrows()}
+
+
+def _timing(model, fit_seconds: float, train: pd.DataFrame, test: pd.DataFrame | None) -> dict:
+    """Fit time of the final model and its predict throughput, with the machine measured on."""
+    rows = (test if test is not None else train)[FEATURES]
+    started = time.perf_counter()
+    model.predict_proba(rows)
+    predict_seconds = time.perf_counter() - started
+    return {
+        "fit_seconds": round(fit_seconds, 3),
+        "fit_rows": int(len(train)),
+        "predict_rows": int(len(rows)),
+        "predict_seconds": round(predict_seconds, 3),
+        "predict_rows_per_second": round(len(rows) / predict_seconds, 1),
+        "machine": {
+            "cpus": os.cpu_count(),
+            "processor": platform.processor() or platform.machine(),
+            "system": f"{platform.system()} {platform.release()}",
+            "python": platform.python_version(),
+        },
+    }
+
+
+def _explained(model, rows: pd.DataFrame, k: int) -> list[dict]:
+    """Up to `k` predictions, one per predicted label in turn, with the n-grams behind each."""
+    if k <= 0:
+        return []
+    predicted = evaluate.with_predictions(model, rows)
+    chosen = []
+    for label in ("against", "favor", "neutral") * k:
+        candidates = predicted[(predicted["predicted"] == label) & ~predicted.index.isin(chosen)]
+        if len(candidates) and len(chosen) < k:
+            chosen.append(candidates.index[0])
+    picked = predicted.loc[chosen]
+    ngrams = model.explain(picked, picked["predicted"], k=6)
+    return [
+        {
+            "text": r.text,
+            "target": r.target,
+            "stance": r.stance,
+            "predicted": r.predicted,
+            "probability": round(float(getattr(r, r.predicted)), 3),
+            "ngrams": [(name, round(value, 3)) for name, value in explanation],
+        }
+        for r, explanation in zip(picked.itertuples(), ngrams, strict=True)
+    ]

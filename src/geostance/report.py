@@ -16,6 +16,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from geostance.artifacts import atomic_directory  # noqa: E402
+from geostance.classify import readable_feature  # noqa: E402
 from geostance.model import LABELS  # noqa: E402
 
 EVALUATION_TITLES = {
@@ -44,6 +45,8 @@ def render(results: dict, figures: list[tuple[str, str]]) -> str:
         "resampling sentences.",
         "",
     ]
+    if results.get("references"):
+        lines += _references_section(results)
     if results.get("variants"):
         lines += ["## Compared with", "", _variants_table(results), ""]
     for key, evaluation in results["evaluations"].items():
@@ -73,6 +76,36 @@ def render(results: dict, figures: list[tuple[str, str]]) -> str:
         lines += ["## Learning curve", "", _learning_table(results["learning_curve"]), ""]
     if results.get("search"):
         lines += _search_section(results["search"])
+    if "calibration" in results["evaluations"].get("cv", {}):
+        lines += _calibration_section(results)
+    if results.get("explained"):
+        lines += [
+            "## Explained predictions",
+            "",
+            "Each n-gram's TF-IDF value times its weight for the predicted label ([TARGET] is "
+            "the placeholder for the target's mentions, [OTHER] for other countries'; quoted "
+            "n-grams are character n-grams).",
+            "",
+        ]
+        for e in results["explained"]:
+            shown = ", ".join(f"`{readable_feature(n)}` {v:+.2f}" for n, v in e["ngrams"])
+            lines += [
+                f"- *{_cell(e['text'])}* → **{e['target']}: {e['predicted']}** "
+                f"(p = {e['probability']:.2f}; gold: {e['stance']}): {shown}"
+            ]
+        lines += [""]
+    if results.get("timing"):
+        t = results["timing"]
+        m = t["machine"]
+        lines += [
+            "## Speed",
+            "",
+            f"Final fit: {t['fit_seconds']:.1f} s on {t['fit_rows']} rows; prediction: "
+            f"{t['predict_rows_per_second']:,.0f} rows/s ({t['predict_rows']} rows in "
+            f"{t['predict_seconds']:.2f} s), one process, measured on {m['cpus']} CPUs "
+            f"({m['processor']}, {m['system']}, Python {m['python']}).",
+            "",
+        ]
     if results.get("top_features"):
         lines += ["## What the model weighs", ""]
         for label, features in results["top_features"].items():
@@ -219,6 +252,58 @@ def _variants_table(results: dict) -> str:
     return "\n".join(rows)
 
 
+def _calibration_section(results: dict) -> list[str]:
+    lines = [
+        "## Confidence",
+        "",
+        "| evaluation | Brier score | ECE |",
+        "|---|---|---|",
+    ]
+    for key, e in results["evaluations"].items():
+        if "calibration" in e:
+            c = e["calibration"]
+            lines.append(
+                f"| {EVALUATION_TITLES.get(key, key)} | {c['brier']:.3f} | {c['ece']:.3f} |"
+            )
+    t = results.get("temperature")
+    if t:
+        lines += [
+            "",
+            f"Temperature scaling, cross-fitted on the out-of-fold predictions (fit on half the "
+            f"sentences, scored on the other half): ECE {t['before']['ece']:.3f} → "
+            f"{t['after']['ece']:.3f}, Brier {t['before']['brier']:.3f} → {t['after']['brier']:.3f}; "
+            + (
+                f"applied, temperature {t['temperature']:.2f} (the test row above is calibrated)."
+                if t["applied"]
+                else "not applied (it did not help); temperature stays 1."
+            ),
+        ]
+    return lines + [""]
+
+
+def _references_section(results: dict) -> list[str]:
+    test = results["evaluations"].get("test")
+    lines = [
+        "## Beside published results",
+        "",
+        "Same test set and metric; published figures as reported by their authors.",
+        "",
+        "| system | metric | test score |",
+        "|---|---|---|",
+    ]
+    rows = [
+        (r["value"], r["name"], r["metric"], r.get("source", "")) for r in results["references"]
+    ]
+    if test is not None:
+        metric = results["references"][0]["metric"]
+        rows.append(
+            (100 * test[metric], f"**geostance {results['experiment']} (this run)**", metric, "")
+        )
+    for value, name, metric, source in sorted(rows, reverse=True):
+        lines.append(f"| {name}{f' ({source})' if source else ''} | {metric} | {value:.1f} |")
+    return lines + [""]
+
+
 def _per_class_table(evaluation: dict) -> str:
     rows = ["| label | precision | recall | F1 | support |", "|---|---|---|---|---|"]
     for label, c in evaluation["per_class"].items():
@@ -314,6 +399,23 @@ def _figures(out: Path, results: dict) -> list[tuple[str, str]]:
         ax.set_ylim(0, 1)
         ax.legend()
         figures.append(_save(fig, out / "per_target_f1.png", "Macro-F1 per target"))
+
+    calibrated = {k: e["calibration"] for k, e in evaluations.items() if "calibration" in e}
+    if calibrated:
+        fig, ax = plt.subplots(figsize=(4.5, 4))
+        ax.plot([0, 1], [0, 1], color="grey", linestyle="--", label="perfect")
+        for key, c in calibrated.items():
+            points = c["bins"]
+            ax.plot(
+                [p["confidence"] for p in points],
+                [p["accuracy"] for p in points],
+                marker="o",
+                label=key,
+            )
+        ax.set_xlabel("confidence (top probability)")
+        ax.set_ylabel("accuracy")
+        ax.legend()
+        figures.append(_save(fig, out / "reliability.png", "Reliability diagram"))
 
     if results.get("learning_curve"):
         curve = results["learning_curve"]

@@ -74,3 +74,41 @@ def test_cv_results_do_not_depend_on_jobs(labeled, gazetteer):
     one = out_of_fold(model, labeled, folds=3, repeats=1, seed=4, jobs=1)
     two = out_of_fold(model, labeled, folds=3, repeats=1, seed=4, jobs=2)
     pd.testing.assert_frame_equal(one, two)
+
+
+def test_calibration_hand_computed():
+    from geostance.evaluate import calibration
+
+    proba = pd.DataFrame(
+        {"favor": [0.9, 0.6, 0.2], "against": [0.05, 0.3, 0.7], "neutral": [0.05, 0.1, 0.1]}
+    )
+    result = calibration(["favor", "against", "against"], proba, bins=2)
+    # Brier: (0.01 + 0.0025 + 0.0025) + (0.36 + 0.49 + 0.01) + (0.04 + 0.09 + 0.01), over 3 rows
+    assert result["brier"] == pytest.approx((0.015 + 0.86 + 0.14) / 3)
+    # All three top probabilities (0.9, 0.6, 0.7) fall in the upper bin: accuracy 2/3,
+    # confidence 0.7333 -> ECE = |2/3 - 0.7333|
+    assert result["ece"] == pytest.approx(abs(2 / 3 - (0.9 + 0.6 + 0.7) / 3))
+    assert [b["count"] for b in result["bins"]] == [3]
+
+
+def test_temperature_scaling_fixes_overconfidence():
+    from geostance.evaluate import calibration, fit_temperature, with_temperature
+
+    rng = np.random.default_rng(0)
+    gold = rng.choice(["favor", "against", "neutral"], 2000)
+    # Right 60% of the time but always 95% sure: overconfident.
+    predicted = np.where(
+        rng.random(2000) < 0.6, gold, rng.choice(["favor", "against", "neutral"], 2000)
+    )
+    proba = pd.DataFrame(
+        {
+            label: np.where(predicted == label, 0.95, 0.025)
+            for label in ["favor", "against", "neutral"]
+        }
+    )
+    temperature = fit_temperature(gold, proba)
+    assert temperature > 1
+    assert (
+        calibration(gold, with_temperature(proba, temperature))["ece"]
+        < calibration(gold, proba)["ece"] / 3
+    )

@@ -35,9 +35,8 @@ def test_fit_predict_proba_and_classes(xy, gazetteer):
 def test_masking_makes_stance_transfer_across_countries(xy, gazetteer):
     X, y = xy
     model = StanceClassifier(gazetteer=gazetteer).fit(X, y)
-    assert model.prepare(pd.DataFrame({"text": ["Moscow failed."], "target": ["Russia"]}))[0] == (
-        f"{TARGET_TOKEN} failed."
-    )
+    prepared = model.prepare(pd.DataFrame({"text": ["Moscow failed."], "target": ["Russia"]}))
+    assert prepared["text"][0] == f"{TARGET_TOKEN} failed."
     # "Beijing" never appears with "failed" in the fixture, yet the cue transfers through masking.
     probe = pd.DataFrame(
         {"text": ["Beijing has failed again and acted in bad faith."], "target": ["China"]}
@@ -102,3 +101,76 @@ def test_top_features_rank_by_weight(xy, gazetteer):
     assert set(top) == {"against", "favor", "neutral"}
     weights = [w for _, w in top["against"]]
     assert weights == sorted(weights, reverse=True)
+
+
+def test_augmented_strategy_adds_a_feature_copy_per_target(xy, gazetteer):
+    X, y = xy
+    model = StanceClassifier(gazetteer=gazetteer, strategy="augmented").fit(X, y)
+    features = model.pipeline_.named_steps["features"]
+    shared = len(features.vectorizer_.get_feature_names_out())
+    targets = sorted(X["target"].unique())
+    assert features.transform(model.prepare(X)).shape[1] == shared * (1 + len(targets))
+    names = features.get_feature_names_out()
+    assert names[shared].startswith(f"{targets[0]}::")
+    # An unseen target has zeros in every target block: only shared weights apply.
+    unseen = model.prepare(pd.DataFrame({"text": ["Narnia failed again."], "target": ["Narnia"]}))
+    assert features.transform(unseen)[:, shared:].nnz == 0
+    assert (
+        model.predict(pd.DataFrame({"text": ["Narnia failed again."], "target": ["Narnia"]}))[0]
+        == "against"
+    )
+
+
+def test_split_hashtags():
+    model = StanceClassifier(split_hashtags=True, mask_targets=False)
+    prepared = model.prepare(pd.DataFrame({"text": ["#StopTheWar now #go"], "target": ["x"]}))
+    assert prepared["text"][0] == "#StopTheWar Stop The War now #go"
+
+
+def test_liblinear_one_vs_rest(xy, gazetteer):
+    X, y = xy
+    model = StanceClassifier(gazetteer=gazetteer, solver="liblinear").fit(X, y)
+    np.testing.assert_allclose(model.predict_proba(X).sum(axis=1), 1.0)
+    assert set(top_features(model, 3)) == {"against", "favor", "neutral"}
+    with pytest.raises(ValueError, match="solver"):
+        StanceClassifier(solver="sag").fit(X, y)
+
+
+@pytest.mark.parametrize(
+    "strategy, solver", [("shared", "lbfgs"), ("per_target", "liblinear"), ("augmented", "lbfgs")]
+)
+def test_explanations_add_up_to_the_decision_function(xy, gazetteer, strategy, solver):
+    X, y = xy
+    model = StanceClassifier(gazetteer=gazetteer, strategy=strategy, solver=solver).fit(X, y)
+    labels = model.predict(X)
+    full = model.explain(X, labels, k=None)
+    top = model.explain(X, labels, k=3)
+    for i in range(len(X)):
+        route = model.target_pipelines_.get(X["target"].iloc[i], model.pipeline_)
+        if isinstance(route, str):
+            assert full[i] == []
+            continue
+        classifier = route.named_steps["classifier"]
+        matrix = route.named_steps["features"].transform(model.prepare(X.iloc[[i]]))
+        classes = list(classifier.classes_)
+        decision = classifier.decision_function(matrix)
+        c = classes.index(labels[i])
+        expected = (
+            decision[0, c] if decision.ndim == 2 else (decision[0] if c == 1 else -decision[0])
+        )
+        intercept = (
+            classifier.estimators_[c].intercept_[0]
+            if hasattr(classifier, "estimators_")
+            else classifier.intercept_[c]
+        )
+        assert sum(v for _, v in full[i]) + intercept == pytest.approx(expected)
+        assert top[i] == full[i][:3]
+        assert [v for _, v in top[i]] == sorted((v for _, v in top[i]), reverse=True)
+
+
+def test_temperature_keeps_labels_and_softens(xy, gazetteer):
+    X, y = xy
+    sharp = StanceClassifier(gazetteer=gazetteer).fit(X, y)
+    soft = clone(sharp).set_params(temperature=3.0).fit(X, y)
+    assert (sharp.predict(X) == soft.predict(X)).all()
+    assert soft.predict_proba(X).max(axis=1).mean() < sharp.predict_proba(X).max(axis=1).mean()

@@ -1,0 +1,300 @@
+"""Many documents in, two tables out, in chunks so memory stays flat however large the input.
+
+Inputs: a folder of .txt files, a CSV / JSONL / Parquet file with a text column, or a stream
+with one document per line. Outputs: CSV, JSONL or Parquet, each written to a temporary file
+and renamed into place only when complete, so a failure never leaves a partial file behind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import pandas as pd
+
+from geostance.classify import classify_mentions, summarise
+from geostance.errors import DataError
+
+INPUT_SUFFIXES = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet"}
+OUTPUT_FORMATS = ("csv", "jsonl", "parquet")
+
+
+def read_documents(
+    source: str,
+    *,
+    text_column: str = "text",
+    id_column: str | None = None,
+    chunk_size: int = 500,
+) -> Iterator[pd.DataFrame]:
+    """Yield chunks of at most `chunk_size` documents as frames with `document` and `text`.
+
+    `source` is a folder (every *.txt file, sorted; the id is the file name), a .csv, .jsonl or
+    .parquet file (`text_column`, ids from `id_column` or the row number), or `-` / any other
+    file: one document per line (the id is the line number).
+    """
+    if chunk_size < 1:
+        raise DataError("--chunk-size must be at least 1")
+    path = Path(source)
+    if source != "-" and not path.exists():
+        raise DataError(f"{source}: no such file or folder")
+    if path.is_dir():
+        chunks = _folder(path)
+    else:
+        kind = INPUT_SUFFIXES.get(path.suffix.lower(), "lines") if source != "-" else "lines"
+        reader = {"csv": _csv, "jsonl": _jsonl, "parquet": _parquet, "lines": _lines}[kind]
+        chunks = reader(source, text_column, id_column)
+    yield from _rechunk(chunks, chunk_size, source)
+
+
+def _rechunk(rows: Iterable[tuple[object, str]], size: int, source: str) -> Iterator[pd.DataFrame]:
+    buffer: list[tuple[object, str]] = []
+    seen = False
+    for row in rows:
+        seen = True
+        buffer.append(row)
+        if len(buffer) == size:
+            yield pd.DataFrame(buffer, columns=["document", "text"])
+            buffer = []
+    if buffer:
+        yield pd.DataFrame(buffer, columns=["document", "text"])
+    if not seen:
+        raise DataError(f"{source}: no documents")
+
+
+def _decode(raw: bytes, where: str) -> str:
+    if b"\x00" in raw:
+        raise DataError(f"{where}: binary data, not text")
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{where}: not UTF-8 text (invalid byte at offset {exc.start})") from None
+
+
+def _folder(folder: Path) -> Iterator[tuple[object, str]]:
+    files = sorted(p for p in folder.rglob("*.txt") if p.is_file())
+    if not files:
+        raise DataError(f"{folder}: no .txt files")
+    for file in files:
+        yield str(file.relative_to(folder)), _decode(file.read_bytes(), str(file))
+
+
+def _lines(source: str, text_column: str, id_column: str | None) -> Iterator[tuple[object, str]]:
+    handle = sys.stdin.buffer if source == "-" else open(source, "rb")  # noqa: SIM115
+    name = "<stdin>" if source == "-" else source
+    try:
+        for number, raw in enumerate(handle, start=1):
+            text = _decode(raw, f"{name}:{number}").strip()
+            if text:
+                yield number, text
+    finally:
+        if handle is not sys.stdin.buffer:
+            handle.close()
+
+
+def _checked(text, where: str) -> str:
+    if not isinstance(text, str):
+        raise DataError(f"{where}: text is not a string ({text!r})")
+    return text
+
+
+def _csv(source: str, text_column: str, id_column: str | None) -> Iterator[tuple[object, str]]:
+    with open(source, "rb") as handle:
+        if b"\x00" in handle.read(65536):
+            raise DataError(f"{source}: binary data, not text")
+    try:
+        with pd.read_csv(source, dtype=str, keep_default_na=False, chunksize=2000) as reader:
+            offset = 0
+            for frame in reader:
+                _require(frame.columns, source, text_column, id_column)
+                ids = frame[id_column] if id_column else range(offset + 1, offset + 1 + len(frame))
+                yield from zip(ids, frame[text_column], strict=True)
+                offset += len(frame)
+    except pd.errors.EmptyDataError:
+        raise DataError(f"{source}: the file is empty") from None
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{source}: not UTF-8 text (invalid byte at offset {exc.start})") from None
+    except pd.errors.ParserError as exc:
+        raise DataError(f"{source}: not a valid CSV file ({str(exc).strip()})") from None
+
+
+def _jsonl(source: str, text_column: str, id_column: str | None) -> Iterator[tuple[object, str]]:
+    with open(source, "rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            where = f"{source}:{number}"
+            line = _decode(raw, where).strip()
+            if not line:
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise DataError(f"{where}: not a JSON object ({exc.msg})") from None
+            if not isinstance(record, dict):
+                raise DataError(f"{where}: not a JSON object")
+            _require(record.keys(), where, text_column, id_column)
+            yield (record[id_column] if id_column else number), _checked(record[text_column], where)
+
+
+def _parquet(source: str, text_column: str, id_column: str | None) -> Iterator[tuple[object, str]]:
+    try:
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise DataError("reading Parquet needs pyarrow: pip install 'geostance[parquet]'") from None
+    try:
+        parquet = pq.ParquetFile(source)
+    except Exception as exc:  # pyarrow raises its own error types for a file that is not Parquet
+        raise DataError(f"{source}: not a Parquet file ({exc})") from None
+    _require(parquet.schema_arrow.names, source, text_column, id_column)
+    columns = [text_column] + ([id_column] if id_column else [])
+    offset = 0
+    for batch in parquet.iter_batches(batch_size=2000, columns=columns):
+        texts = batch.column(text_column).to_pylist()
+        ids = (
+            batch.column(id_column).to_pylist()
+            if id_column
+            else range(offset + 1, offset + 1 + len(texts))
+        )
+        for document, text in zip(ids, texts, strict=True):
+            yield document, _checked(text, f"{source}: document {document}")
+        offset += len(texts)
+
+
+def _require(columns: Iterable[str], where: str, text_column: str, id_column: str | None) -> None:
+    columns = list(columns)
+    for column in (text_column, id_column):
+        if column and column not in columns:
+            raise DataError(
+                f"{where}: no column {column!r} (found: {', '.join(map(str, columns))})"
+            )
+
+
+def classify_documents(
+    model,
+    chunks: Iterable[pd.DataFrame],
+    *,
+    jobs: int = 1,
+    min_confidence: float | None = None,
+    explain: int = 0,
+) -> Iterator[tuple[pd.DataFrame, pd.DataFrame, int]]:
+    """Yield (mentions, summary, documents in the chunk) per chunk, in input order.
+
+    With jobs > 1, chunks are classified in that many processes; only a few chunks are in
+    flight at once, so memory stays bounded. Every document is classified on its own, so the
+    output does not depend on chunk size or jobs.
+    """
+    task = _ChunkTask(model.estimator, min_confidence, explain)
+    if jobs == 1:
+        yield from map(task, chunks)
+        return
+    from joblib import Parallel, delayed
+
+    parallel = Parallel(n_jobs=jobs, return_as="generator", pre_dispatch="2*n_jobs")
+    yield from parallel(delayed(task)(chunk) for chunk in chunks)
+
+
+class _ChunkTask:
+    def __init__(self, estimator, min_confidence: float | None, explain: int):
+        self.estimator, self.min_confidence, self.explain = estimator, min_confidence, explain
+
+    def __call__(self, documents: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, int]:
+        mentions = classify_mentions(
+            self.estimator, documents, min_confidence=self.min_confidence, explain=self.explain
+        )
+        return mentions, summarise(mentions, self.min_confidence), len(documents)
+
+
+def output_format(path: str, given: str | None) -> str:
+    """The format named by --output-format, else by the file's suffix (stdout: CSV)."""
+    if given:
+        return given
+    if path == "-":
+        return "csv"
+    suffix = Path(path).suffix.lower()
+    found = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet"}.get(
+        suffix
+    )
+    if found is None:
+        raise DataError(
+            f"{path}: cannot tell the output format; use .csv, .jsonl or .parquet or --output-format"
+        )
+    return found
+
+
+class TableWriter:
+    """Append frames to a CSV, JSONL or Parquet file that appears only when `close()` succeeds."""
+
+    def __init__(self, path: str, fmt: str):
+        if fmt not in OUTPUT_FORMATS:
+            raise DataError(f"output format must be one of {', '.join(OUTPUT_FORMATS)}")
+        if path == "-" and fmt == "parquet":
+            raise DataError("Parquet cannot be written to stdout; give a file name")
+        if fmt == "parquet":
+            try:
+                import pyarrow.parquet  # noqa: F401
+            except ImportError:
+                raise DataError(
+                    "writing Parquet needs pyarrow: pip install 'geostance[parquet]'"
+                ) from None
+        self.path, self.format = path, fmt
+        self._parquet = None
+        self._first = True
+        self._temporary = None
+        if path == "-":
+            self._handle = sys.stdout
+            return
+        target = Path(path)
+        if not target.parent.is_dir():
+            raise DataError(f"{path}: folder {target.parent} does not exist")
+        descriptor, self._temporary = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+        if fmt == "parquet":
+            self._handle = os.fdopen(descriptor, "wb")
+        else:
+            self._handle = os.fdopen(descriptor, "w", encoding="utf-8", newline="")
+
+    def write(self, frame: pd.DataFrame) -> None:
+        if self.format == "csv":
+            frame.to_csv(self._handle, index=False, header=self._first)
+        elif self.format == "jsonl":
+            for record in frame.to_dict("records"):
+                self._handle.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
+        else:
+            import pyarrow.parquet as pq
+
+            table = _arrow_table(frame)
+            if self._parquet is None:
+                self._parquet = pq.ParquetWriter(self._handle, table.schema)
+            self._parquet.write_table(table)
+        self._first = False
+
+    def close(self) -> None:
+        if self._parquet is not None:
+            self._parquet.close()
+        if self._temporary is None:
+            self._handle.flush()
+            return
+        self._handle.close()
+        os.replace(self._temporary, self.path)
+
+    def abort(self) -> None:
+        if self._temporary is not None:
+            self._handle.close()
+            Path(self._temporary).unlink(missing_ok=True)
+
+
+def _arrow_table(frame: pd.DataFrame):
+    """Fixed column types, so every chunk (even an empty one) has the same Parquet schema."""
+    import pyarrow as pa
+
+    def kind(column: str):
+        if column.startswith("p_"):
+            return pa.float64()
+        if column in ("sentence", "mentions", "favor", "against", "neutral", "uncertain"):
+            return pa.int64()
+        return pa.string()
+
+    schema = pa.schema([(c, kind(c)) for c in frame.columns])
+    frame = frame.astype({c: str for c in frame.columns if kind(c) == pa.string()})
+    return pa.Table.from_pandas(frame, schema=schema, preserve_index=False)
