@@ -78,29 +78,32 @@ def summarise(mentions: pd.DataFrame, min_confidence: float | None = None) -> pd
     """One row per (document, country) of a mentions table; see the module docstring."""
     if mentions.empty:
         return pd.DataFrame(columns=SUMMARY_COLUMNS)
-    rows = []
-    for (document, target), group in mentions.groupby(["document", "target"], sort=False):
-        means = {c: round(float(group[c].mean()), 4) for c in PROBABILITY_COLUMNS}
-        best = max(LABELS, key=lambda label: means[f"p_{label}"])
-        stance = best
-        if min_confidence is not None and means[f"p_{best}"] < min_confidence:
-            stance = UNCERTAIN
-        # Evidence: the sentences most sure of the overall label, strongest first.
-        strongest = group.sort_values(f"p_{best}", ascending=False, kind="stable")
-        evidence = strongest[strongest["stance"] == best]["sentence"].head(3)
-        counts = group["stance"].value_counts()
-        rows.append(
-            {
-                "document": document,
-                "target": target,
-                "mentions": int(len(group)),
-                **{label: int(counts.get(label, 0)) for label in (*LABELS, UNCERTAIN)},
-                **means,
-                "stance": stance,
-                "evidence": ";".join(str(int(i)) for i in evidence),
-            }
-        )
-    return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
+    keys = ["document", "target"]
+    groups = mentions.groupby(keys, sort=False)
+    summary = groups[PROBABILITY_COLUMNS].mean().round(4)
+    summary.insert(0, "mentions", groups.size())
+    counts = groups["stance"].value_counts().unstack(fill_value=0)
+    for label in (*LABELS, UNCERTAIN):
+        summary.insert(len(summary.columns) - 3, label, counts.get(label, 0))
+    best = np.array(LABELS, dtype=object)[summary[PROBABILITY_COLUMNS].to_numpy().argmax(axis=1)]
+    summary["stance"] = best
+    if min_confidence is not None:
+        summary.loc[summary[PROBABILITY_COLUMNS].max(axis=1) < min_confidence, "stance"] = UNCERTAIN
+    # Evidence: up to three sentences predicted with the overall label, surest first.
+    overall = pd.Series(best, index=summary.index, name="overall")
+    joined = mentions.join(overall, on=keys)
+    agreeing = joined[joined["stance"] == joined["overall"]]
+    sureness = agreeing[PROBABILITY_COLUMNS].to_numpy()[
+        np.arange(len(agreeing)), [LABELS.index(v) for v in agreeing["overall"]]
+    ]
+    ranked = agreeing.assign(sureness=sureness).sort_values(
+        "sureness", ascending=False, kind="stable"
+    )
+    evidence = ranked.groupby(keys, sort=False)["sentence"].agg(
+        lambda sentences: ";".join(str(int(i)) for i in sentences.iloc[:3])
+    )
+    summary["evidence"] = evidence.astype(object).reindex(summary.index, fill_value="")
+    return summary.reset_index()[SUMMARY_COLUMNS]
 
 
 @dataclass

@@ -12,6 +12,7 @@ import csv
 import hashlib
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 from geostance.errors import DataError
@@ -52,11 +53,11 @@ class Gazetteer:
         if not aliases:
             raise ValueError("a gazetteer needs at least one alias")
         self.aliases = dict(aliases)
-        ordered = sorted(self.aliases, key=lambda a: (-len(a), a))
-        body = "|".join(re.escape(a) for a in ordered)
         # \w on both sides keeps "Indianapolis" and "Pakistani" apart from "India" and "Pakistan";
         # hyphens and apostrophes are boundaries, so "Pakistan-Russia" and "Russia's" match.
-        self._pattern = re.compile(rf"(?<!\w)(?:{body})(?!\w)")
+        self._pattern = re.compile(rf"(?<!\w){_trie_pattern(self.aliases)}(?!\w)")
+        # A sentence is searched once to list its targets and again to mask it for each of them.
+        self._find = lru_cache(maxsize=4096)(self._search)
 
     @classmethod
     def from_csv(cls, path: str | Path) -> Gazetteer:
@@ -102,12 +103,15 @@ class Gazetteer:
 
     def find(self, text: str) -> list[Mention]:
         """Every country mention in `text`, in order; `not_country` phrases are dropped."""
+        return list(self._find(text))
+
+    def _search(self, text: str) -> tuple[Mention, ...]:
         found = []
         for match in self._pattern.finditer(text):
             countries = self.aliases[match.group(0)]
             if countries:
                 found.append(Mention(countries, match.start(), match.end(), match.group(0)))
-        return found
+        return tuple(found)
 
     def targets(self, text: str) -> list[str]:
         """The distinct countries `text` mentions, in order of first mention."""
@@ -143,6 +147,32 @@ class Gazetteer:
 
     def __setstate__(self, state: dict) -> None:
         self.__init__(state["aliases"])
+
+
+def _trie_pattern(words) -> str:
+    """One regex for many literals, factored by common prefix ("India(?:n(?: Ocean)?)?").
+
+    Python's engine tries the branches of a flat alternation one by one at every position; a
+    trie tries one character at a time. Longer continuations come first and every group is
+    greedy, so the longest alias that fits wins, as with a length-sorted alternation.
+    """
+    trie: dict = {}
+    for word in words:
+        node = trie
+        for char in word:
+            node = node.setdefault(char, {})
+        node[""] = {}
+
+    def render(node: dict) -> str:
+        branches = [re.escape(char) + render(child) for char, child in sorted(node.items()) if char]
+        if not branches:
+            return ""
+        body = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
+        if "" in node:  # a word may end here: the rest is optional
+            return f"(?:{body})?" if len(branches) > 1 or len(body) > 1 else f"{body}?"
+        return body
+
+    return f"(?:{render(trie)})"
 
 
 def split_sentences(text: str) -> list[str]:

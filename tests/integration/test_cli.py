@@ -293,3 +293,84 @@ def test_atomic_directory_keeps_old_contents_on_failure(tmp_path):
         (staging / "keep.txt").write_text("new")
     assert (target / "keep.txt").read_text() == "new"
     assert [p.name for p in tmp_path.iterdir()] == ["out"]
+
+
+def test_tweeteval_experiment_through_the_cli(tmp_path, capsys):
+    """The benchmark path on a tiny TweetEval-layout folder written here: train+val, test."""
+    from tests.unit.test_data import make_tweeteval
+
+    favor = [
+        "We must protect every life #SemST",
+        "Life is sacred and precious #SemST",
+        "Defend the unborn #SemST",
+    ]
+    against = [
+        "My body my choice #SemST",
+        "Keep abortion legal and safe #SemST",
+        "Her choice not yours #SemST",
+    ]
+    none = [
+        "Lunch was great today #SemST",
+        "Traffic is terrible again #SemST",
+        "Watching the game #SemST",
+    ]
+    for target in ("abortion", "climate"):
+        make_tweeteval(
+            tmp_path / "data",
+            target,
+            "train",
+            favor + against + none,
+            ["2"] * 3 + ["1"] * 3 + ["0"] * 3,
+        )
+        make_tweeteval(
+            tmp_path / "data", target, "val", favor[:2] + against[:2], ["2", "2", "1", "1"]
+        )
+        make_tweeteval(
+            tmp_path / "data",
+            target,
+            "test",
+            ["Protect life #SemST", "My choice #SemST"],
+            ["2", "1"],
+        )
+    config = tmp_path / "bench.toml"
+    config.write_text(
+        '[data]\nformat = "tweeteval"\npath = "nowhere"\ngazetteer = ""\n'
+        '[model]\nstrategy = "augmented"\nsplit_hashtags = true\nmask_targets = false\n'
+        "[evaluation]\nfolds = 2\nrepeats = 1\nbootstrap = 20\nlearning_curve = []\n"
+        '[search]\nmetric = "f_avg"\nfolds = 2\ngrid = { C = [1.0, 10.0] }\n'
+        '[[references]]\nname = "someone"\nvalue = 50.0\n'
+    )
+    status, out, err = run(
+        capsys,
+        "train",
+        "--config",
+        config,
+        "--data",
+        tmp_path / "data",
+        "--models-dir",
+        tmp_path / "m",
+        "--reports-dir",
+        tmp_path / "r",
+        "--quiet",
+    )
+    assert status == 0, err
+    metrics = json.loads((tmp_path / "r" / "bench" / "metrics.json").read_text())
+    test = metrics["evaluations"]["test"]
+    assert test["n"] == 4 and set(test["per_target"]) == {"abortion", "climate"}
+    per_class = test["per_class"]
+    assert test["f_avg"] == pytest.approx(
+        (per_class["favor"]["f1"] + per_class["against"]["f1"]) / 2
+    )
+    assert len(metrics["search"]["candidates"]) == 2
+    assert "| someone |" in (tmp_path / "r" / "bench" / "report.md").read_text()
+    status, _, err = run(
+        capsys,
+        "train",
+        "--config",
+        config,
+        "--data",
+        tmp_path / "absent",
+        "--models-dir",
+        tmp_path / "m",
+    )
+    assert status == 2 and "no TweetEval stance folder" in err

@@ -83,3 +83,25 @@ def test_split_sentences_keeps_abbreviations_and_initials():
 
 def test_split_sentences_on_closing_quotes():
     assert split_sentences("He said “no.” She left.") == ["He said “no.”", "She left."]
+
+
+def test_trie_pattern_matches_like_a_longest_first_alternation():
+    import random
+    import re
+
+    aliases = ["India", "Indian", "Indian Ocean", "Indo", "Indo-Pacific", "US", "U.S.", "USA", "Us"]
+    gazetteer = Gazetteer(
+        {a: () if a in ("Indian Ocean", "Indo-Pacific") else ("X",) for a in aliases}
+    )
+    flat = re.compile(
+        r"(?<!\w)(?:"
+        + "|".join(re.escape(a) for a in sorted(aliases, key=lambda a: (-len(a), a)))
+        + r")(?!\w)"
+    )
+    pieces = [*aliases, " ", "-", "n", "s", "'s", "Ocean", "Oceanic", ".", "A", "Pacific"]
+    rng = random.Random(0)
+    for _ in range(2000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(1, 8)))
+        assert [m.group(0) for m in gazetteer._pattern.finditer(text)] == [
+            m.group(0) for m in flat.finditer(text)
+        ], text
