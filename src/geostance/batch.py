@@ -17,6 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 from geostance.classify import classify_mentions, summarise
+from geostance.data import decode
 from geostance.errors import DataError
 
 INPUT_SUFFIXES = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet"}
@@ -65,21 +66,12 @@ def _rechunk(rows: Iterable[tuple[object, str]], size: int, source: str) -> Iter
         raise DataError(f"{source}: no documents")
 
 
-def _decode(raw: bytes, where: str) -> str:
-    if b"\x00" in raw:
-        raise DataError(f"{where}: binary data, not text")
-    try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise DataError(f"{where}: not UTF-8 text (invalid byte at offset {exc.start})") from None
-
-
 def _folder(folder: Path) -> Iterator[tuple[object, str]]:
     files = sorted(p for p in folder.rglob("*.txt") if p.is_file())
     if not files:
         raise DataError(f"{folder}: no .txt files")
     for file in files:
-        yield str(file.relative_to(folder)), _decode(file.read_bytes(), str(file))
+        yield str(file.relative_to(folder)), decode(file.read_bytes(), str(file))
 
 
 def _lines(source: str, text_column: str, id_column: str | None) -> Iterator[tuple[object, str]]:
@@ -87,7 +79,7 @@ def _lines(source: str, text_column: str, id_column: str | None) -> Iterator[tup
     name = "<stdin>" if source == "-" else source
     try:
         for number, raw in enumerate(handle, start=1):
-            text = _decode(raw, f"{name}:{number}").strip()
+            text = decode(raw, f"{name}:{number}").strip()
             if text:
                 yield number, text
     finally:
@@ -125,7 +117,7 @@ def _jsonl(source: str, text_column: str, id_column: str | None) -> Iterator[tup
     with open(source, "rb") as handle:
         for number, raw in enumerate(handle, start=1):
             where = f"{source}:{number}"
-            line = _decode(raw, where).strip()
+            line = decode(raw, where).strip()
             if not line:
                 continue
             try:

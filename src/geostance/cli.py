@@ -139,21 +139,7 @@ def predict(model_dir, input_path, output_path) -> None:
 )
 @click.option("--quiet", is_flag=True, help="No progress bar or closing line.")
 def classify(
-    model_dir,
-    text,
-    file_path,
-    output_format,
-    input_path,
-    text_column,
-    id_column,
-    output_path,
-    summary_path,
-    table_format,
-    chunk_size,
-    jobs,
-    explain,
-    min_confidence,
-    quiet,
+    model_dir, text, file_path, output_format, input_path, explain, min_confidence, quiet, **batch
 ) -> None:
     """Find the countries in TEXT (or --file, or - for stdin) and classify each mention.
 
@@ -164,20 +150,7 @@ def classify(
     if input_path is not None:
         if text is not None or file_path is not None:
             raise click.UsageError("give --input for many documents, or TEXT / --file for one")
-        _classify_batch(
-            model_dir,
-            input_path,
-            text_column,
-            id_column,
-            output_path,
-            summary_path,
-            table_format,
-            chunk_size,
-            jobs,
-            explain,
-            min_confidence,
-            quiet,
-        )
+        _classify_batch(model_dir, input_path, explain, min_confidence, quiet, **batch)
         return
     text = _read_text(text, file_path)
     model = load_model(model_dir)
@@ -193,16 +166,17 @@ def classify(
 def _classify_batch(
     model_dir,
     source,
+    explain,
+    min_confidence,
+    quiet,
+    *,
     text_column,
     id_column,
     output_path,
     summary_path,
-    fmt,
+    table_format,
     chunk_size,
     jobs,
-    explain,
-    min_confidence,
-    quiet,
 ) -> None:
     from tqdm import tqdm
 
@@ -213,9 +187,9 @@ def _classify_batch(
     chunks = read_documents(
         source, text_column=text_column, id_column=id_column, chunk_size=chunk_size
     )
-    writers = [TableWriter(output_path, output_format(output_path, fmt))]
+    writers = [TableWriter(output_path, output_format(output_path, table_format))]
     if summary_path:
-        writers.append(TableWriter(summary_path, output_format(summary_path, fmt)))
+        writers.append(TableWriter(summary_path, output_format(summary_path, table_format)))
     documents = mentions_count = 0
     bar = tqdm(unit=" docs", disable=quiet or not sys.stderr.isatty(), file=sys.stderr)
     try:
@@ -294,27 +268,17 @@ def _log(message: str) -> None:
 
 
 def _read_text(text: str | None, file_path: str | None) -> str:
+    from geostance.data import decode, read_text
+
     if text is not None and file_path is not None:
         raise click.UsageError("give TEXT or --file, not both")
-    if text == "-" or file_path == "-":
-        raw, name = sys.stdin.buffer.read(), "<stdin>"
-    elif file_path is not None:
-        try:
-            raw, name = Path(file_path).read_bytes(), file_path
-        except OSError as exc:
-            raise DataError(f"{file_path}: cannot read ({exc.strerror})") from None
-    elif text is not None:
-        raw, name = text.encode("utf-8", "surrogateescape"), "TEXT"
-    else:
+    if text == "-" or file_path is not None:
+        return read_text(file_path or "-")
+    if text is None:
         raise click.UsageError("give TEXT, --file PATH, or - to read stdin")
-    try:
-        decoded = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise DataError(f"{name}: not UTF-8 text (invalid byte at offset {exc.start})") from None
-    if "\x00" in decoded:
-        raise DataError(f"{name}: binary data, not text")
+    decoded = decode(text.encode("utf-8", "surrogateescape"), "TEXT")
     if not decoded.strip():
-        raise DataError(f"{name}: empty text")
+        raise DataError("TEXT: empty text")
     return decoded
 
 

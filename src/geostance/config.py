@@ -48,6 +48,9 @@ class SearchConfig:
     metric: str = "macro_f1"  # what the grid search maximises under grouped CV
     folds: int = 5
     grid: dict[str, tuple] = field(default_factory=dict)  # model parameter -> candidate values
+    # A grid parameter whose smallest value is simplest (e.g. "C"): choose the smallest within
+    # one standard error of the best mean instead of the best mean itself.
+    prefer_small: str = ""
 
 
 @dataclass(frozen=True)
@@ -192,6 +195,10 @@ def _search(table: dict | None, where: str) -> SearchConfig | None:
     search = _build(SearchConfig, table, where)
     if search.metric not in METRICS:
         raise ConfigError(f"{where}: metric must be one of {', '.join(METRICS)}")
+    if search.prefer_small and search.prefer_small not in grid:
+        raise ConfigError(
+            f"{where}: prefer_small names {search.prefer_small!r}, which the grid does not vary"
+        )
     # Candidate ngram ranges arrive as lists of lists; the estimator wants tuples.
     grid = {k: tuple(tuple(v) if isinstance(v, list) else v for v in vs) for k, vs in grid.items()}
     return dataclasses.replace(search, grid=grid)

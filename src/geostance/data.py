@@ -22,23 +22,36 @@ TWEETEVAL_LABELS = {"0": "neutral", "1": "against", "2": "favor"}
 TWEETEVAL_TAG = "#SemST"
 
 
-def read_csv(path: str | Path, required: Iterable[str]) -> pd.DataFrame:
-    """Read a UTF-8 CSV of strings (`-` is stdin) and check that `required` columns exist."""
+def decode(raw: bytes, where: str) -> str:
+    """UTF-8 text of `raw` (a BOM is dropped); DataError naming `where` for other bytes."""
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{where}: not UTF-8 text (invalid byte at offset {exc.start})") from None
+    if "\x00" in text:
+        raise DataError(f"{where}: binary data, not text")
+    return text
+
+
+def read_text(path: str | Path) -> str:
+    """The UTF-8 text of a file (`-` is stdin); DataError if unreadable, binary or empty."""
     name = "<stdin>" if str(path) == "-" else str(path)
     try:
         raw = sys.stdin.buffer.read() if name == "<stdin>" else Path(path).read_bytes()
     except IsADirectoryError:
-        raise DataError(f"{name}: is a directory, not a CSV file") from None
+        raise DataError(f"{name}: is a directory, not a file") from None
     except OSError as exc:
         raise DataError(f"{name}: cannot read ({exc.strerror})") from None
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise DataError(f"{name}: not UTF-8 text (invalid byte at offset {exc.start})") from None
-    if "\x00" in text:
-        raise DataError(f"{name}: binary data, not a CSV file")
+    text = decode(raw, name)
     if not text.strip():
         raise DataError(f"{name}: the file is empty")
+    return text
+
+
+def read_csv(path: str | Path, required: Iterable[str]) -> pd.DataFrame:
+    """Read a UTF-8 CSV of strings (`-` is stdin) and check that `required` columns exist."""
+    name = "<stdin>" if str(path) == "-" else str(path)
+    text = read_text(path)
     try:
         frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
     except (pd.errors.ParserError, ValueError) as exc:

@@ -101,12 +101,25 @@ def grid_search(estimator, train: pd.DataFrame, experiment: Experiment) -> tuple
             strict=True,
         )
     ]
-    chosen = clone(estimator).set_params(**grid.best_params_)
-    return chosen, {
+    best = max(candidates, key=lambda c: c["mean"])
+    chosen_params = best["params"]
+    if search.prefer_small:
+        # Breiman's one-standard-error rule: the most regularised candidate that is not
+        # measurably worse than the best generalises better than the luckiest fold winner.
+        threshold = best["mean"] - best["std"] / search.folds**0.5
+        near = [c for c in candidates if c["mean"] >= threshold]
+        chosen_params = min(near, key=lambda c: (c["params"][search.prefer_small], -c["mean"]))[
+            "params"
+        ]
+    return clone(estimator).set_params(**chosen_params), {
         "metric": search.metric,
         "folds": search.folds,
-        "best_params": grid.best_params_,
-        "best_score": float(grid.best_score_),
+        "rule": f"one standard error, smallest {search.prefer_small}"
+        if search.prefer_small
+        else "best mean",
+        "best_params": best["params"],
+        "best_score": best["mean"],
+        "chosen_params": chosen_params,
         "candidates": candidates,
     }
 

@@ -109,7 +109,7 @@ def render(results: dict, figures: list[tuple[str, str]]) -> str:
     if results.get("top_features"):
         lines += ["## What the model weighs", ""]
         for label, features in results["top_features"].items():
-            shown = ", ".join(f"`{n}` ({w:+.2f})" for n, w in features[:10])
+            shown = ", ".join(f"`{readable_feature(n)}` ({w:+.2f})" for n, w in features[:10])
             lines += [f"- **{label}**: {shown}"]
         lines += [""]
     if results.get("errors"):
@@ -340,7 +340,8 @@ def _search_section(search: dict) -> list[str]:
         "## Hyperparameter search",
         "",
         f"{len(ranked)} candidates, {search['folds']}-fold grouped CV on the training rows only, "
-        f"scored by {search['metric']}; chosen: `{json.dumps(search['best_params'])}`.",
+        f"scored by {search['metric']}; rule: {search['rule']}; chosen: "
+        f"`{json.dumps(search['chosen_params'])}` (best mean: `{json.dumps(search['best_params'])}`).",
         "",
         f"| rank | {search['metric']} (mean ± std) | parameters |",
         "|---|---|---|",

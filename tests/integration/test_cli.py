@@ -337,7 +337,7 @@ def test_tweeteval_experiment_through_the_cli(tmp_path, capsys):
         '[data]\nformat = "tweeteval"\npath = "nowhere"\ngazetteer = ""\n'
         '[model]\nstrategy = "augmented"\nsplit_hashtags = true\nmask_targets = false\n'
         "[evaluation]\nfolds = 2\nrepeats = 1\nbootstrap = 20\nlearning_curve = []\n"
-        '[search]\nmetric = "f_avg"\nfolds = 2\ngrid = { C = [1.0, 10.0] }\n'
+        '[search]\nmetric = "f_avg"\nfolds = 2\nprefer_small = "C"\ngrid = { C = [0.01, 1.0, 10.0] }\n'
         '[[references]]\nname = "someone"\nvalue = 50.0\n'
     )
     status, out, err = run(
@@ -361,7 +361,12 @@ def test_tweeteval_experiment_through_the_cli(tmp_path, capsys):
     assert test["f_avg"] == pytest.approx(
         (per_class["favor"]["f1"] + per_class["against"]["f1"]) / 2
     )
-    assert len(metrics["search"]["candidates"]) == 2
+    search = metrics["search"]
+    assert len(search["candidates"]) == 3
+    # One-standard-error rule: the smallest C whose mean is within one SE of the best.
+    best = max(search["candidates"], key=lambda c: c["mean"])
+    near = [c for c in search["candidates"] if c["mean"] >= best["mean"] - best["std"] / 2**0.5]
+    assert search["chosen_params"]["C"] == min(c["params"]["C"] for c in near)
     assert "| someone |" in (tmp_path / "r" / "bench" / "report.md").read_text()
     status, _, err = run(
         capsys,
@@ -374,3 +379,34 @@ def test_tweeteval_experiment_through_the_cli(tmp_path, capsys):
         tmp_path / "m",
     )
     assert status == 2 and "no TweetEval stance folder" in err
+
+
+def test_separate_test_file(tmp_path, capsys, labeled):
+    train, test = tmp_path / "train.csv", tmp_path / "test.csv"
+    labeled[labeled["split"] == "train"].drop(columns="split").to_csv(train, index=False)
+    labeled[labeled["split"] == "test"].drop(columns="split").to_csv(test, index=False)
+    config = tmp_path / "separate.toml"
+    config.write_text(
+        (FIXTURES / "tiny.toml")
+        .read_text()
+        .replace(
+            'train = ["tests/fixtures/labeled.csv"]', f'train = ["{train}"]\ntest = ["{test}"]'
+        )
+        .replace('test_split = "test"\n', "")
+    )
+    status, _, err = run(
+        capsys,
+        "train",
+        "--config",
+        config,
+        "--models-dir",
+        tmp_path / "m",
+        "--reports-dir",
+        tmp_path / "r",
+        "--quiet",
+    )
+    assert status == 0, err
+    metrics = json.loads((tmp_path / "r" / "separate" / "metrics.json").read_text())
+    assert metrics["evaluations"]["test"]["n"] == (labeled["split"] == "test").sum()
+    assert metrics["data"]["train_rows"] == (labeled["split"] == "train").sum()
+    assert [f["path"] for f in metrics["data"]["files"]][:2] == [str(train), str(test)]

@@ -97,3 +97,19 @@ def test_no_test_sentence_has_a_near_duplicate_in_training():
         vectorizer.transform(test["text"]), vectorizer.transform(train["text"])
     )
     assert similarity.max() < 0.7
+
+
+@pytest.mark.parametrize(
+    "experiment, key, metric",
+    [
+        ("default", "test", "macro_f1"),
+        ("default", "cv", "macro_f1"),
+        ("semeval2016", "test", "f_avg"),
+    ],
+)
+def test_readme_quotes_the_committed_reports(experiment, key, metric):
+    metrics = json.loads((ROOT / "reports" / experiment / "metrics.json").read_text())
+    figure = f"{100 * metrics['evaluations'][key][metric]:.1f}"
+    assert figure in (ROOT / "README.md").read_text(), (
+        f"README does not quote {experiment} {key} {metric} = {figure}"
+    )
