@@ -20,7 +20,7 @@ from geostance.classify import classify_mentions, summarise
 from geostance.data import decode
 from geostance.errors import DataError
 
-INPUT_SUFFIXES = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet"}
+SUFFIX_FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet"}
 OUTPUT_FORMATS = ("csv", "jsonl", "parquet")
 
 
@@ -45,7 +45,7 @@ def read_documents(
     if path.is_dir():
         chunks = _folder(path)
     else:
-        kind = INPUT_SUFFIXES.get(path.suffix.lower(), "lines") if source != "-" else "lines"
+        kind = SUFFIX_FORMATS.get(path.suffix.lower(), "lines") if source != "-" else "lines"
         reader = {"csv": _csv, "jsonl": _jsonl, "parquet": _parquet, "lines": _lines}[kind]
         chunks = reader(source, text_column, id_column)
     yield from _rechunk(chunks, chunk_size, source)
@@ -204,10 +204,7 @@ def output_format(path: str, given: str | None) -> str:
         return given
     if path == "-":
         return "csv"
-    suffix = Path(path).suffix.lower()
-    found = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet"}.get(
-        suffix
-    )
+    found = SUFFIX_FORMATS.get(Path(path).suffix.lower())
     if found is None:
         raise DataError(
             f"{path}: cannot tell the output format; use .csv, .jsonl or .parquet or --output-format"

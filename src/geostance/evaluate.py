@@ -102,10 +102,9 @@ def _bootstrap(y_true, y_pred, groups, n_boot: int, seed: int) -> dict[str, list
     _, group_index = np.unique(groups.astype(str), return_inverse=True)
     k = len(LABELS)
     # One confusion matrix per group; a bootstrap replicate is a weighted sum of them.
-    cells = confusion(y_true, y_pred).size
     index = {label: i for i, label in enumerate(LABELS)}
     cell = np.array([index[t] * k + index[p] for t, p in zip(y_true, y_pred, strict=True)])
-    per_group = np.zeros((group_index.max() + 1 if len(cell) else 0, cells))
+    per_group = np.zeros((group_index.max() + 1 if len(cell) else 0, k * k))
     np.add.at(per_group, (group_index, cell), 1)
     rng = np.random.default_rng(seed)
     draws = {"macro_f1": [], "f_avg": []}
