@@ -19,7 +19,7 @@ from sklearn.base import clone
 from sklearn.metrics import make_scorer
 from sklearn.model_selection import StratifiedGroupKFold
 
-from geostance.model import FEATURES, LABELS, predict_frame
+from geostance.model import FEATURES, LABELS, predict_frame, scale_temperature
 
 
 def f1_per_label(confusion: np.ndarray) -> np.ndarray:
@@ -286,12 +286,9 @@ def calibration(y_true, proba: pd.DataFrame, bins: int = 10) -> dict:
 
 
 def with_temperature(proba: pd.DataFrame, temperature: float) -> pd.DataFrame:
-    """Probabilities rescaled as softmax(log p / temperature), as the estimator does."""
-    logits = np.log(np.clip(proba[list(LABELS)].to_numpy(), 1e-12, None)) / temperature
-    scaled = np.exp(logits - logits.max(axis=1, keepdims=True))
-    return pd.DataFrame(
-        scaled / scaled.sum(axis=1, keepdims=True), columns=list(LABELS), index=proba.index
-    )
+    """The label columns of `proba` rescaled exactly as the estimator's `temperature` does."""
+    scaled = scale_temperature(proba[list(LABELS)].to_numpy(), temperature)
+    return pd.DataFrame(scaled, columns=list(LABELS), index=proba.index)
 
 
 def fit_temperature(y_true, proba: pd.DataFrame) -> float:

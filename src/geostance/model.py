@@ -114,11 +114,7 @@ class StanceClassifier(ClassifierMixin, BaseEstimator):
                 proba[rows, list(self.classes_).index(model)] = 1.0
             else:
                 proba[rows] = self._aligned(model, inputs[rows])
-        if self.temperature != 1.0:
-            logits = np.log(np.clip(proba, 1e-12, None)) / self.temperature
-            proba = np.exp(logits - logits.max(axis=1, keepdims=True))
-            proba /= proba.sum(axis=1, keepdims=True)
-        return proba
+        return scale_temperature(proba, self.temperature) if self.temperature != 1.0 else proba
 
     def explain(self, X: pd.DataFrame, labels, k: int | None = 5) -> list[list[tuple[str, float]]]:
         """For each row, the n-grams that push its score toward `labels[i]` the most.
@@ -245,6 +241,13 @@ class TargetFeatures(TransformerMixin, BaseEstimator):
 def _split_hashtag(match: re.Match) -> str:
     words = " ".join(w for w in _WORD_BREAK.split(match.group(1)) if w)
     return match.group(0) if words == match.group(1) else f"{match.group(0)} {words}"
+
+
+def scale_temperature(proba: np.ndarray, temperature: float) -> np.ndarray:
+    """Rows of probabilities rescaled as softmax(log p / temperature); the argmax is kept."""
+    logits = np.log(np.clip(proba, 1e-12, None)) / temperature
+    scaled = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return scaled / scaled.sum(axis=1, keepdims=True)
 
 
 def predict_frame(model, X: pd.DataFrame) -> pd.DataFrame:
