@@ -410,3 +410,28 @@ def test_separate_test_file(tmp_path, capsys, labeled):
     assert metrics["evaluations"]["test"]["n"] == (labeled["split"] == "test").sum()
     assert metrics["data"]["train_rows"] == (labeled["split"] == "train").sum()
     assert [f["path"] for f in metrics["data"]["files"]][:2] == [str(train), str(test)]
+
+
+def test_classify_reads_stdin_and_file(trained, tmp_path, capsys, monkeypatch):
+    import io
+    import sys
+
+    text = "Russia failed again. Officials from India met."
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(text.encode())))
+    status, from_stdin, _ = run(
+        capsys, "classify", "--model", trained["model"], "--format", "csv", "-"
+    )
+    assert status == 0
+    (tmp_path / "doc.txt").write_text(text)
+    status, from_file, _ = run(
+        capsys,
+        "classify",
+        "--model",
+        trained["model"],
+        "--format",
+        "csv",
+        "--file",
+        tmp_path / "doc.txt",
+    )
+    assert status == 0 and from_file == from_stdin
+    assert [line.split(",")[2] for line in from_file.splitlines()[1:]] == ["Russia", "India"]
