@@ -137,10 +137,6 @@ class SavedModel:
         self.metadata = metadata
         self.path = path
 
-    @property
-    def gazetteer(self):
-        return self.estimator.gazetteer
-
     def predict_proba(self, pairs: pd.DataFrame) -> pd.DataFrame:
         """Probabilities of favor, against, neutral for each (`text`, `target`) row."""
         return predict_frame(self.estimator, _pairs(pairs))[list(LABELS)]
