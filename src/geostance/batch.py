@@ -12,6 +12,7 @@ import os
 import sys
 import tempfile
 from collections.abc import Iterable, Iterator
+from functools import partial
 from pathlib import Path
 
 import pandas as pd
@@ -177,7 +178,7 @@ def classify_documents(
     flight at once, so memory stays bounded. Every document is classified on its own, so the
     output does not depend on chunk size or jobs.
     """
-    task = _ChunkTask(model.estimator, min_confidence, explain)
+    task = partial(_classify_chunk, model.estimator, min_confidence, explain)
     if jobs == 1:
         yield from map(task, chunks)
         return
@@ -187,15 +188,13 @@ def classify_documents(
     yield from parallel(delayed(task)(chunk) for chunk in chunks)
 
 
-class _ChunkTask:
-    def __init__(self, estimator, min_confidence: float | None, explain: int):
-        self.estimator, self.min_confidence, self.explain = estimator, min_confidence, explain
-
-    def __call__(self, documents: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, int]:
-        mentions = classify_mentions(
-            self.estimator, documents, min_confidence=self.min_confidence, explain=self.explain
-        )
-        return mentions, summarise(mentions, self.min_confidence), len(documents)
+def _classify_chunk(
+    estimator, min_confidence: float | None, explain: int, documents: pd.DataFrame
+) -> tuple[pd.DataFrame, pd.DataFrame, int]:
+    mentions = classify_mentions(
+        estimator, documents, min_confidence=min_confidence, explain=explain
+    )
+    return mentions, summarise(mentions, min_confidence), len(documents)
 
 
 def output_format(path: str, given: str | None) -> str:

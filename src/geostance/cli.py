@@ -7,9 +7,7 @@ of any kind ends in one `geostance: error: ...` line on stderr and status 2.
 from __future__ import annotations
 
 import json
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 import click
@@ -67,6 +65,7 @@ def train(config_path, data_path, models_dir, reports_dir, quiet) -> None:
 def predict(model_dir, input_path, output_path) -> None:
     """Add stance, p_favor, p_against, p_neutral to every (text, target) row of a CSV."""
     from geostance.artifacts import load_model
+    from geostance.batch import TableWriter
     from geostance.data import check_texts, read_csv
     from geostance.model import FEATURES, LABELS, predict_frame
 
@@ -78,7 +77,13 @@ def predict(model_dir, input_path, output_path) -> None:
     out["stance"] = predicted["stance"] if predicted is not None else []
     for label in LABELS:
         out[f"p_{label}"] = predicted[label].round(4) if predicted is not None else []
-    _write(output_path, out.to_csv(index=False))
+    writer = TableWriter(output_path, "csv")
+    try:
+        writer.write(out)
+        writer.close()
+    except BaseException:
+        writer.abort()
+        raise
 
 
 @cli.command()
@@ -308,24 +313,6 @@ def _table(result) -> str:
             f"{s['neutral']:>7}  {s['p_favor']:>7.2f} {s['p_against']:>9.2f} {s['p_neutral']:>9.2f}"
         )
     return "\n".join(lines)
-
-
-def _write(path: str, content: str) -> None:
-    """Write to stdout for `-`; otherwise to a temporary file renamed over `path` when complete."""
-    if path == "-":
-        sys.stdout.write(content)
-        return
-    target = Path(path)
-    with tempfile.NamedTemporaryFile(
-        "w", encoding="utf-8", dir=target.parent, prefix=f".{target.name}.", delete=False
-    ) as handle:
-        try:
-            handle.write(content)
-        except BaseException:
-            handle.close()
-            Path(handle.name).unlink(missing_ok=True)
-            raise
-    os.replace(handle.name, target)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import platform
 import time
@@ -155,7 +156,7 @@ def run_experiment(
         results: dict = {"experiment": experiment.name}
         if experiment.search:
             log(
-                f"search: {_count(experiment.search.grid)} candidates x {experiment.search.folds} folds"
+                f"search: {math.prod(len(v) for v in experiment.search.grid.values())} candidates x {experiment.search.folds} folds"
             )
             estimator, results["search"] = grid_search(estimator, train, experiment)
         cv_options = {"folds": ev.folds, "repeats": ev.repeats, "seed": seed, "jobs": ev.jobs}
@@ -252,13 +253,6 @@ def run_experiment(
     save_model(Path(models_dir) / experiment.name, final, metadata, model_card(results, metadata))
     write_report(Path(reports_dir) / experiment.name, results)
     return results
-
-
-def _count(grid: dict) -> int:
-    total = 1
-    for values in grid.values():
-        total *= len(values)
-    return total
 
 
 def _params(estimator) -> dict:

@@ -5,8 +5,7 @@ import json
 import pandas as pd
 import pytest
 
-from geostance.cli import main
-from tests.integration.test_cli import one_error_line
+from tests.integration.test_cli import one_error_line, run
 
 DOCUMENTS = [
     "Pakistan wisely deepened ties while India failed again. Officials from Moscow met on Tuesday.",
@@ -14,12 +13,6 @@ DOCUMENTS = [
     "No country is named here at all.",
     "The reckless policy of Russia deserves blame. Islamabad acted in bad faith.",
 ] * 3
-
-
-def run(capsys, *argv):
-    status = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return status, out, err
 
 
 @pytest.fixture
