@@ -40,3 +40,13 @@ def trained(tmp_path_factory) -> dict[str, Path]:
     )
     assert status == 0
     return {"model": out / "models" / "tiny", "report": out / "reports" / "tiny", "root": out}
+
+
+def snapshot(*folders: Path) -> dict[Path, bytes]:
+    """Every file's bytes under `folders`, but the experiment lock files (empty, kept on purpose)."""
+    return {
+        p: p.read_bytes()
+        for folder in folders
+        for p in folder.rglob("*")
+        if p.is_file() and not p.name.startswith(".geostance-lock-")
+    }

@@ -9,10 +9,6 @@ from __future__ import annotations
 import json
 import os
 import platform
-import shutil
-import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from importlib import metadata as package_metadata
 from pathlib import Path
 
@@ -39,41 +35,17 @@ def versions() -> dict[str, str]:
     return {"python": platform.python_version()} | {n: package_metadata.version(n) for n in names}
 
 
-@contextmanager
-def atomic_directory(final: str | Path) -> Iterator[Path]:
-    """Yield a temporary sibling directory that replaces `final` only if the block succeeds.
-
-    A failure leaves `final` as it was; the swap is two renames, and between them the previous
-    contents survive as `.NAME.old-PID`.
-    """
-    final = Path(final)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
-    try:
-        yield staging
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    staging.chmod(0o755)
-    previous = final.with_name(f".{final.name}.old-{os.getpid()}")
-    if final.exists():
-        os.replace(final, previous)
-    os.replace(staging, final)
-    shutil.rmtree(previous, ignore_errors=True)
-
-
-def save_model(directory: str | Path, estimator, metadata: dict, card: str) -> dict:
-    """Write the model directory atomically; return the metadata as written."""
-    with atomic_directory(directory) as staging:
-        joblib.dump(estimator, staging / "model.joblib")
-        metadata = {
-            "schema": SCHEMA,
-            **metadata,
-            "versions": versions(),
-            "model_sha256": file_digest(staging / "model.joblib"),
-        }
-        (staging / "metadata.json").write_text(json.dumps(metadata, indent=2) + "\n")
-        (staging / "MODEL_CARD.md").write_text(card)
+def write_model(folder: Path, estimator, metadata: dict, card: str) -> dict:
+    """Write the model files into `folder` (a staging folder); return the metadata as written."""
+    joblib.dump(estimator, folder / "model.joblib")
+    metadata = {
+        "schema": SCHEMA,
+        **metadata,
+        "versions": versions(),
+        "model_sha256": file_digest(folder / "model.joblib"),
+    }
+    (folder / "metadata.json").write_text(json.dumps(metadata, indent=2) + "\n")
+    (folder / "MODEL_CARD.md").write_text(card)
     return metadata
 
 
@@ -109,7 +81,8 @@ def load_model(path: str | Path | None = None) -> SavedModel:
         raise ModelError(
             f"{model_file}: SHA-256 differs from metadata.json (corrupt or modified); not loading it"
         )
-    saved = metadata.get("versions", {}).get("scikit-learn", "?")
+    recorded = metadata.get("versions")
+    saved = recorded.get("scikit-learn", "?") if isinstance(recorded, dict) else "?"
     current = package_metadata.version("scikit-learn")
     if saved.split(".")[:2] != current.split(".")[:2]:
         raise ModelError(

@@ -10,16 +10,24 @@ from __future__ import annotations
 import json
 import os
 import sys
-import tempfile
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
 
 import pandas as pd
 
 from geostance.classify import classify_mentions, summarise
-from geostance.data import decode
+from geostance.data import (
+    MAX_DOCUMENT_BYTES,
+    csv_records,
+    decode,
+    require_columns,
+    text_lines,
+    too_long,
+)
 from geostance.errors import DataError
+from geostance.outputs import temporary_file
 
 SUFFIX_FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet"}
 OUTPUT_FORMATS = ("csv", "jsonl", "parquet")
@@ -72,54 +80,59 @@ def _folder(folder: Path) -> Iterator[tuple[object, str]]:
     if not files:
         raise DataError(f"{folder}: no .txt files")
     for file in files:
-        yield str(file.relative_to(folder)), decode(file.read_bytes(), str(file))
+        # A file name that is not UTF-8 still gets a printable id (undecodable bytes become U+FFFD).
+        name = os.fsencode(file.relative_to(folder)).decode("utf-8", "replace")
+        with file.open("rb") as handle:
+            raw = handle.read(MAX_DOCUMENT_BYTES + 1)
+        if len(raw) > MAX_DOCUMENT_BYTES:
+            raise DataError(too_long(name))
+        yield name, decode(raw, name)
+
+
+@contextmanager
+def _binary(source: str) -> Iterator:
+    if source == "-":
+        yield sys.stdin.buffer
+        return
+    try:
+        with open(source, "rb") as handle:
+            yield handle
+    except IsADirectoryError:
+        raise DataError(f"{source}: is a directory, not a file") from None
 
 
 def _lines(source: str, text_column: str, id_column: str | None) -> Iterator[tuple[object, str]]:
-    handle = sys.stdin.buffer if source == "-" else open(source, "rb")  # noqa: SIM115
     name = "<stdin>" if source == "-" else source
-    try:
-        for number, raw in enumerate(handle, start=1):
-            text = decode(raw, f"{name}:{number}").strip()
-            if text:
-                yield number, text
-    finally:
-        if handle is not sys.stdin.buffer:
-            handle.close()
+    with _binary(source) as handle:
+        for number, line in enumerate(text_lines(handle, name), start=1):
+            if line.strip():
+                yield number, line.strip()
 
 
 def _checked(text, where: str) -> str:
     if not isinstance(text, str):
         raise DataError(f"{where}: text is not a string ({text!r})")
+    if len(text) > MAX_DOCUMENT_BYTES:
+        raise DataError(too_long(where))
     return text
 
 
 def _csv(source: str, text_column: str, id_column: str | None) -> Iterator[tuple[object, str]]:
-    with open(source, "rb") as handle:
-        if b"\x00" in handle.read(65536):
-            raise DataError(f"{source}: binary data, not text")
-    try:
-        with pd.read_csv(source, dtype=str, keep_default_na=False, chunksize=2000) as reader:
-            offset = 0
-            for frame in reader:
-                _require(frame.columns, source, text_column, id_column)
-                ids = frame[id_column] if id_column else range(offset + 1, offset + 1 + len(frame))
-                yield from zip(ids, frame[text_column], strict=True)
-                offset += len(frame)
-    except pd.errors.EmptyDataError:
-        raise DataError(f"{source}: the file is empty") from None
-    except UnicodeDecodeError as exc:
-        raise DataError(f"{source}: not UTF-8 text (invalid byte at offset {exc.start})") from None
-    except pd.errors.ParserError as exc:
-        raise DataError(f"{source}: not a valid CSV file ({str(exc).strip()})") from None
+    with _binary(source) as handle:
+        header, rows = csv_records(text_lines(handle, source), source)
+        require_columns(header, source, (text_column, id_column))
+        text_at = header.index(text_column)
+        id_at = header.index(id_column) if id_column else None
+        for number, (line, row) in enumerate(rows, start=1):
+            document = row[id_at] if id_at is not None else number
+            yield document, _checked(row[text_at], f"{source}:{line}")
 
 
 def _jsonl(source: str, text_column: str, id_column: str | None) -> Iterator[tuple[object, str]]:
-    with open(source, "rb") as handle:
-        for number, raw in enumerate(handle, start=1):
+    with _binary(source) as handle:
+        for number, line in enumerate(text_lines(handle, source), start=1):
             where = f"{source}:{number}"
-            line = decode(raw, where).strip()
-            if not line:
+            if not line.strip():
                 continue
             try:
                 record = json.loads(line)
@@ -127,7 +140,7 @@ def _jsonl(source: str, text_column: str, id_column: str | None) -> Iterator[tup
                 raise DataError(f"{where}: not a JSON object ({exc.msg})") from None
             if not isinstance(record, dict):
                 raise DataError(f"{where}: not a JSON object")
-            _require(record.keys(), where, text_column, id_column)
+            require_columns(record.keys(), where, (text_column, id_column))
             yield (record[id_column] if id_column else number), _checked(record[text_column], where)
 
 
@@ -140,7 +153,7 @@ def _parquet(source: str, text_column: str, id_column: str | None) -> Iterator[t
         parquet = pq.ParquetFile(source)
     except Exception as exc:  # pyarrow raises its own error types for a file that is not Parquet
         raise DataError(f"{source}: not a Parquet file ({exc})") from None
-    _require(parquet.schema_arrow.names, source, text_column, id_column)
+    require_columns(parquet.schema_arrow.names, source, (text_column, id_column))
     columns = [text_column] + ([id_column] if id_column else [])
     offset = 0
     for batch in parquet.iter_batches(batch_size=2000, columns=columns):
@@ -155,15 +168,6 @@ def _parquet(source: str, text_column: str, id_column: str | None) -> Iterator[t
         offset += len(texts)
 
 
-def _require(columns: Iterable[str], where: str, text_column: str, id_column: str | None) -> None:
-    columns = list(columns)
-    for column in (text_column, id_column):
-        if column and column not in columns:
-            raise DataError(
-                f"{where}: no column {column!r} (found: {', '.join(map(str, columns))})"
-            )
-
-
 def classify_documents(
     model,
     chunks: Iterable[pd.DataFrame],
@@ -171,14 +175,16 @@ def classify_documents(
     jobs: int = 1,
     min_confidence: float | None = None,
     explain: int = 0,
-) -> Iterator[tuple[pd.DataFrame, pd.DataFrame, int]]:
-    """Yield (mentions, summary, documents in the chunk) per chunk, in input order.
+    summary: bool = True,
+) -> Iterator[tuple[pd.DataFrame, pd.DataFrame | None, int]]:
+    """Yield (mentions, summary or None without `summary`, documents in the chunk) per chunk,
+    in input order.
 
     With jobs > 1, chunks are classified in that many processes; only a few chunks are in
     flight at once, so memory stays bounded. Every document is classified on its own, so the
     output does not depend on chunk size or jobs.
     """
-    task = partial(_classify_chunk, model.estimator, min_confidence, explain)
+    task = partial(_classify_chunk, model.estimator, min_confidence, explain, summary)
     if jobs == 1:
         yield from map(task, chunks)
         return
@@ -189,12 +195,12 @@ def classify_documents(
 
 
 def _classify_chunk(
-    estimator, min_confidence: float | None, explain: int, documents: pd.DataFrame
-) -> tuple[pd.DataFrame, pd.DataFrame, int]:
+    estimator, min_confidence: float | None, explain: int, summary: bool, documents: pd.DataFrame
+) -> tuple[pd.DataFrame, pd.DataFrame | None, int]:
     mentions = classify_mentions(
         estimator, documents, min_confidence=min_confidence, explain=explain
     )
-    return mentions, summarise(mentions, min_confidence), len(documents)
+    return mentions, summarise(mentions) if summary else None, len(documents)
 
 
 def output_format(path: str, given: str | None) -> str:
@@ -236,13 +242,19 @@ class TableWriter:
         target = Path(path)
         if not target.parent.is_dir():
             raise DataError(f"{path}: folder {target.parent} does not exist")
-        descriptor, self._temporary = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+        descriptor, self._temporary = temporary_file(target)
         if fmt == "parquet":
             self._handle = os.fdopen(descriptor, "wb")
         else:
             self._handle = os.fdopen(descriptor, "w", encoding="utf-8", newline="")
 
     def write(self, frame: pd.DataFrame) -> None:
+        try:
+            self._write(frame)
+        except OSError as exc:  # a full disk: name the user's file, not the temporary one
+            raise DataError(f"{self.path}: cannot write ({exc.strerror or exc})") from None
+
+    def _write(self, frame: pd.DataFrame) -> None:
         if self.format == "csv":
             frame.to_csv(self._handle, index=False, header=self._first)
         elif self.format == "jsonl":
@@ -258,17 +270,27 @@ class TableWriter:
         self._first = False
 
     def close(self) -> None:
-        if self._parquet is not None:
-            self._parquet.close()
-        if self._temporary is None:
-            self._handle.flush()
-            return
-        self._handle.close()
-        os.replace(self._temporary, self.path)
+        try:
+            if self._parquet is not None:
+                self._parquet.close()
+            if self._temporary is None:
+                self._handle.flush()
+                return
+            self._handle.close()
+            os.replace(self._temporary, self.path)
+        except OSError as exc:
+            self.abort()
+            raise DataError(f"{self.path}: cannot write ({exc.strerror or exc})") from None
 
     def abort(self) -> None:
-        if self._temporary is not None:
+        """Drop the temporary file, even when closing it fails (a full disk)."""
+        if self._temporary is None:
+            return
+        try:
             self._handle.close()
+        except OSError:
+            pass
+        finally:
             Path(self._temporary).unlink(missing_ok=True)
 
 

@@ -3,8 +3,8 @@
 Two tables come out of any number of documents, one batched prediction each time:
 - mentions: one row per (document, sentence, country) with the stance and its probabilities;
 - summary: one row per (document, country): counts per label, mean probabilities, the overall
-  stance (the label with the highest mean probability, so one confident sentence does not
-  outvote several mild ones unseen) and the evidence sentences behind it.
+  stance (the label most mentions carry; `mixed` when favor and against tie) and the evidence
+  sentences behind it.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from geostance.model import LABELS, predict_frame
 
 PROBABILITY_COLUMNS = [f"p_{label}" for label in LABELS]
 UNCERTAIN = "uncertain"
+MIXED = "mixed"
 MENTION_COLUMNS = ["document", "sentence", "text", "target", "stance", *PROBABILITY_COLUMNS]
 SUMMARY_COLUMNS = [
     "document",
@@ -74,7 +75,25 @@ def classify_mentions(
     return frame
 
 
-def summarise(mentions: pd.DataFrame, min_confidence: float | None = None) -> pd.DataFrame:
+def overall_stance(summary: pd.DataFrame) -> np.ndarray:
+    """Per row of label counts, the label most mentions carry.
+
+    A tie between favor and against is `mixed`; a tie of neutral with one of them goes to that
+    one; mentions below --min-confidence do not vote, and with none left it is `uncertain`.
+    """
+    counts = summary[list(LABELS)].to_numpy()
+    top = counts.max(axis=1, keepdims=True)
+    leaders = (counts == top) & (top > 0)
+    favor, against, neutral = leaders.T
+    out = np.full(len(summary), UNCERTAIN, dtype=object)
+    out[neutral] = "neutral"
+    out[favor] = "favor"
+    out[against] = "against"
+    out[favor & against] = MIXED
+    return out
+
+
+def summarise(mentions: pd.DataFrame) -> pd.DataFrame:
     """One row per (document, country) of a mentions table; see the module docstring."""
     if mentions.empty:
         return pd.DataFrame(columns=SUMMARY_COLUMNS)
@@ -85,16 +104,16 @@ def summarise(mentions: pd.DataFrame, min_confidence: float | None = None) -> pd
     counts = groups["stance"].value_counts().unstack(fill_value=0)
     for label in (*LABELS, UNCERTAIN):
         summary.insert(len(summary.columns) - 3, label, counts.get(label, 0))
-    best = np.array(LABELS, dtype=object)[summary[PROBABILITY_COLUMNS].to_numpy().argmax(axis=1)]
-    summary["stance"] = best
-    if min_confidence is not None:
-        summary.loc[summary[PROBABILITY_COLUMNS].max(axis=1) < min_confidence, "stance"] = UNCERTAIN
-    # Evidence: up to three sentences predicted with the overall label, surest first.
-    overall = pd.Series(best, index=summary.index, name="overall")
-    joined = mentions.join(overall, on=keys)
-    agreeing = joined[joined["stance"] == joined["overall"]]
+    summary["stance"] = overall_stance(summary)
+    # Evidence: up to three sentences behind the overall stance (both sides when mixed),
+    # surest first.
+    joined = mentions.join(summary["stance"].rename("overall"), on=keys)
+    backs = (joined["stance"] == joined["overall"]) | (
+        (joined["overall"] == MIXED) & joined["stance"].isin(["favor", "against"])
+    )
+    agreeing = joined[backs]
     sureness = agreeing[PROBABILITY_COLUMNS].to_numpy()[
-        np.arange(len(agreeing)), [LABELS.index(v) for v in agreeing["overall"]]
+        np.arange(len(agreeing)), [LABELS.index(v) for v in agreeing["stance"]]
     ]
     ranked = agreeing.assign(sureness=sureness).sort_values(
         "sureness", ascending=False, kind="stable"
@@ -137,7 +156,7 @@ def classify_texts(
         model.estimator, documents, min_confidence=min_confidence, explain=explain
     )
     columns = ["target", "stance", *PROBABILITY_COLUMNS] + (["explanation"] if explain else [])
-    summary = summarise(mentions, min_confidence)
+    summary = summarise(mentions)
     results = []
     for document, text in enumerate(texts):
         found = mentions[mentions["document"] == document]

@@ -7,6 +7,9 @@ of any kind ends in one `geostance: error: ...` line on stderr and status 2.
 from __future__ import annotations
 
 import json
+import math
+import os
+import signal
 import sys
 from pathlib import Path
 
@@ -61,14 +64,22 @@ def train(config_path, data_path, models_dir, reports_dir, quiet) -> None:
 @click.option(
     "--input", "input_path", required=True, help="CSV with text and target columns; - for stdin."
 )
-@click.option("--output", "output_path", required=True, help="CSV to write; - for stdout.")
+@click.option(
+    "--output",
+    "output_path",
+    required=True,
+    help="Table to write: .csv, .jsonl or .parquet; - for CSV on stdout.",
+)
 def predict(model_dir, input_path, output_path) -> None:
     """Add stance, p_favor, p_against, p_neutral to every (text, target) row of a CSV."""
     from geostance.artifacts import load_model
-    from geostance.batch import TableWriter
+    from geostance.batch import TableWriter, output_format
     from geostance.data import check_texts, read_csv
     from geostance.model import FEATURES, LABELS, predict_frame
+    from geostance.outputs import check_files
 
+    check_files({"--output": output_path}, [input_path])
+    writer_format = output_format(output_path, None)
     frame = read_csv(input_path, FEATURES)
     check_texts(frame, "<stdin>" if input_path == "-" else input_path)
     model = load_model(model_dir)
@@ -77,7 +88,7 @@ def predict(model_dir, input_path, output_path) -> None:
     out["stance"] = predicted["stance"] if predicted is not None else []
     for label in LABELS:
         out[f"p_{label}"] = predicted[label].round(4) if predicted is not None else []
-    writer = TableWriter(output_path, "csv")
+    writer = TableWriter(output_path, writer_format)
     try:
         writer.write(out)
         writer.close()
@@ -128,7 +139,11 @@ def predict(model_dir, input_path, output_path) -> None:
 )
 @click.option("--chunk-size", default=500, show_default=True, type=int, help="Documents per chunk.")
 @click.option(
-    "--jobs", default=1, show_default=True, type=click.IntRange(1, None), help="Processes."
+    "--jobs",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, os.cpu_count() or 1),
+    help="Processes (at most the machine's CPUs).",
 )
 @click.option(
     "--explain",
@@ -139,6 +154,7 @@ def predict(model_dir, input_path, output_path) -> None:
 @click.option(
     "--min-confidence",
     type=click.FloatRange(0, 1),
+    callback=lambda ctx, param, value: _not_nan(value, "--min-confidence"),
     default=None,
     help="Below this top probability, the stance is 'uncertain'.",
 )
@@ -187,19 +203,28 @@ def _classify_batch(
 
     from geostance.artifacts import load_model
     from geostance.batch import TableWriter, classify_documents, output_format, read_documents
+    from geostance.outputs import check_files
 
+    check_files({"--output": output_path, "--summary": summary_path}, [source])
+    formats = {output_path: output_format(output_path, table_format)}
+    if summary_path:
+        formats[summary_path] = output_format(summary_path, table_format)
     model = load_model(model_dir)
     chunks = read_documents(
         source, text_column=text_column, id_column=id_column, chunk_size=chunk_size
     )
-    writers = [TableWriter(output_path, output_format(output_path, table_format))]
-    if summary_path:
-        writers.append(TableWriter(summary_path, output_format(summary_path, table_format)))
+    writers: list[TableWriter] = []
     documents = mentions_count = 0
     bar = tqdm(unit=" docs", disable=quiet or not sys.stderr.isatty(), file=sys.stderr)
     try:
+        writers += [TableWriter(path, fmt) for path, fmt in formats.items()]
         for mentions, summary, n in classify_documents(
-            model, chunks, jobs=jobs, min_confidence=min_confidence, explain=explain
+            model,
+            chunks,
+            jobs=jobs,
+            min_confidence=min_confidence,
+            explain=explain,
+            summary=bool(summary_path),
         ):
             writers[0].write(mentions)
             if summary_path:
@@ -231,12 +256,14 @@ def evaluate_command(model_dir, data_path, out_dir) -> None:
     from geostance.data import file_digest, read_labeled
     from geostance.evaluate import confident_errors, score_predictions, with_predictions
     from geostance.model import top_features
+    from geostance.outputs import check_folder, publish
     from geostance.report import write_report
 
-    data = read_labeled([data_path])
     model = load_model(model_dir)
-    predictions = with_predictions(model.estimator, data)
     name = f"{model.metadata.get('experiment', 'model')}-on-{Path(data_path).stem}"
+    out = check_folder(Path(out_dir) if out_dir else Path("reports") / name, "report", "--out")
+    data = read_labeled([data_path])
+    predictions = with_predictions(model.estimator, data)
     results = json_ready(
         {
             "experiment": name,
@@ -249,8 +276,8 @@ def evaluate_command(model_dir, data_path, out_dir) -> None:
             "errors": confident_errors(predictions, 10),
         }
     )
-    out = Path(out_dir) if out_dir else Path("reports") / name
-    write_report(out, results)
+    with publish({out: "report"}) as staged:
+        write_report(staged[out], results)
     e = results["evaluations"]["data"]
     click.echo(
         f"{name}: macro-F1 {e['macro_f1']:.3f}  F_avg {e['f_avg']:.3f}  "
@@ -268,20 +295,29 @@ def describe(files) -> None:
     click.echo(describe_frame(read_labeled(files)), nl=False)
 
 
+def _not_nan(value: float | None, option: str) -> float | None:
+    if value is not None and math.isnan(value):
+        raise click.BadParameter("must be a number between 0 and 1, not nan", param_hint=option)
+    return value
+
+
 def _log(message: str) -> None:
     click.echo(f"[geostance] {message}", err=True)
 
 
 def _read_text(text: str | None, file_path: str | None) -> str:
-    from geostance.data import decode, read_text
+    from geostance.data import MAX_DOCUMENT_BYTES, decode, read_text, too_long
 
     if text is not None and file_path is not None:
         raise click.UsageError("give TEXT or --file, not both")
     if text == "-" or file_path is not None:
-        return read_text(file_path or "-")
+        return read_text(file_path or "-", limit=MAX_DOCUMENT_BYTES)
     if text is None:
         raise click.UsageError("give TEXT, --file PATH, or - to read stdin")
-    decoded = decode(text.encode("utf-8", "surrogateescape"), "TEXT")
+    raw = text.encode("utf-8", "surrogateescape")
+    if len(raw) > MAX_DOCUMENT_BYTES:
+        raise DataError(too_long("TEXT"))
+    decoded = decode(raw, "TEXT")
     if not decoded.strip():
         raise DataError("TEXT: empty text")
     return decoded
@@ -316,20 +352,37 @@ def _table(result) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the CLI; return the exit status (0 ok, 2 bad input)."""
+    """Run the CLI; return the exit status (0 ok, 2 bad input, 130 interrupted)."""
+    # SIGTERM unwinds like Ctrl-C, so temporary files and folders are removed on the way out.
+    previous = _on_sigterm(_interrupt)
     try:
         result = cli.main(args=argv, prog_name="geostance", standalone_mode=False)
     except click.exceptions.Exit as exc:
         return exc.exit_code
     except click.ClickException as exc:
         return _fail(exc.format_message())
-    except click.exceptions.Abort:
-        return _fail("aborted")
+    except (click.exceptions.Abort, KeyboardInterrupt):
+        _fail("interrupted")
+        return 130
     except GeostanceError as exc:
         return _fail(str(exc))
     except OSError as exc:
         return _fail(f"{exc.filename or ''}: {exc.strerror or exc}".lstrip(": "))
+    finally:
+        _on_sigterm(previous)
     return result if isinstance(result, int) else 0
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
+def _on_sigterm(handler):
+    """Install `handler` for SIGTERM where this thread may; return the previous one."""
+    try:
+        return signal.signal(signal.SIGTERM, handler)
+    except (ValueError, TypeError):  # not the main thread, or no previous Python handler
+        return None
 
 
 def _fail(message: str) -> int:

@@ -7,6 +7,7 @@ so a hyperparameter is defined once, in `StanceClassifier.__init__`.
 from __future__ import annotations
 
 import dataclasses
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +17,8 @@ from geostance.errors import ConfigError
 from geostance.model import StanceClassifier
 
 METRICS = ("macro_f1", "f_avg", "accuracy")
+# A name becomes models/NAME and reports/NAME: one plain path component, never "", "." or "..".
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 MODEL_PARAMS = frozenset(StanceClassifier().get_params()) - {"gazetteer"}
 
 
@@ -101,6 +104,19 @@ def load_experiment(config_path: str | Path, **overrides: str) -> Experiment:
         raise ConfigError(f"{path}: invalid TOML ({exc})") from None
     where = str(path)
     raw.setdefault("name", path.stem)
+    if not isinstance(raw["name"], str) or not NAME.fullmatch(raw["name"]):
+        raise ConfigError(
+            f"{where}: name must be letters, digits, '.', '_' or '-', starting with a letter or "
+            f"digit (it names models/NAME and reports/NAME), got {raw['name']!r}"
+        )
+    for key in ("data", "model", "evaluation", "search"):
+        if key in raw and not isinstance(raw[key], dict):
+            raise ConfigError(f"{where}: [{key}] must be a table, got {raw[key]!r}")
+    for key in ("variants", "references"):
+        if key in raw and not (
+            isinstance(raw[key], list) and all(isinstance(v, dict) for v in raw[key])
+        ):
+            raise ConfigError(f"{where}: {key} must be an array of tables ([[{key}]])")
     data = dict(raw.pop("data", {}))
     data.update({k: v for k, v in overrides.items() if v is not None})
     experiment = _build(
@@ -126,15 +142,39 @@ def load_experiment(config_path: str | Path, **overrides: str) -> Experiment:
     )
     if experiment.data.format not in ("labeled", "tweeteval"):
         raise ConfigError(f"{where}: data.format must be 'labeled' or 'tweeteval'")
+    if experiment.data.format == "labeled" and overrides.get("path") is not None:
+        raise ConfigError(
+            f"{where}: --data only applies to TweetEval experiments; "
+            "list labeled files under [data] train"
+        )
     if experiment.data.format == "labeled" and not experiment.data.train:
         raise ConfigError(f"{where}: data.train lists no labeled files")
     if experiment.data.format == "tweeteval" and not experiment.data.path:
         raise ConfigError(f"{where}: data.path names no TweetEval folder")
     if any(r.metric not in METRICS for r in experiment.references):
         raise ConfigError(f"{where}: references[].metric must be one of {', '.join(METRICS)}")
-    if experiment.evaluation.folds < 2 or experiment.evaluation.repeats < 1:
-        raise ConfigError(f"{where}: evaluation needs folds >= 2 and repeats >= 1")
+    _check_evaluation(experiment.evaluation, f"{where} [evaluation]")
+    if experiment.search and experiment.search.folds < 2:
+        raise ConfigError(f"{where} [search]: folds must be at least 2")
     return experiment
+
+
+def _fraction(value) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and 0 < value <= 1
+
+
+def _check_evaluation(ev: EvaluationConfig, where: str) -> None:
+    rules = [
+        (ev.folds >= 2, "folds must be at least 2"),
+        (ev.repeats >= 1, "repeats must be at least 1"),
+        (ev.bootstrap >= 0, "bootstrap must be 0 (none) or more resamples"),
+        (ev.jobs >= 1 or ev.jobs == -1, "jobs must be a positive number of processes, or -1"),
+        (ev.explain_examples >= 0, "explain_examples must be 0 or more"),
+        (all(_fraction(f) for f in ev.learning_curve), "learning_curve fractions must be in (0, 1]"),
+    ]
+    for ok, message in rules:
+        if not ok:
+            raise ConfigError(f"{where}: {message}")
 
 
 def _build(cls, table: dict, where: str):
@@ -151,10 +191,11 @@ def _build(cls, table: dict, where: str):
             value = tuple(value)
         if isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
+        wrong_bool = isinstance(value, bool) and not isinstance(default, bool)
         if (
             default is not None
             and not isinstance(default, dict)
-            and not isinstance(value, type(default))
+            and (wrong_bool or not isinstance(value, type(default)))
         ):
             raise ConfigError(f"{where}: {name} must be {type(default).__name__}, got {value!r}")
         values[name] = value

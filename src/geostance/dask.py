@@ -69,6 +69,8 @@ def _classify_partition(
 
 
 def _dtype(column: str) -> str:
+    """Fixed types, as the batch Parquet writer uses: ids and texts are strings, so Parquet
+    output has one schema whatever the partition holds."""
     if column.startswith("p_"):
         return "float64"
-    return "int64" if column == "sentence" else "object"
+    return "int64" if column == "sentence" else "string"

@@ -15,14 +15,16 @@ import pandas as pd
 from sklearn.base import clone
 from sklearn.dummy import DummyClassifier
 from sklearn.model_selection import GridSearchCV, StratifiedGroupKFold
+from threadpoolctl import threadpool_limits
 
 from geostance import evaluate
-from geostance.artifacts import json_ready, save_model
+from geostance.artifacts import json_ready, write_model
 from geostance.config import Experiment
 from geostance.data import file_digest, read_labeled, read_tweeteval
 from geostance.errors import ConfigError, DataError
 from geostance.mentions import Gazetteer
 from geostance.model import FEATURES, StanceClassifier, top_features
+from geostance.outputs import check_folder, experiment_lock, publish
 
 
 def load_gazetteer(experiment: Experiment) -> Gazetteer | None:
@@ -134,8 +136,42 @@ def run_experiment(
     """Train, evaluate, save `models_dir/NAME/` and write `reports_dir/NAME/`; return the results.
 
     Everything is read and checked before anything is written, so bad input leaves existing
-    models and reports untouched.
+    models and reports untouched; model and report are swapped in together, under a lock
+    per experiment name, so they always come from the same run.
     """
+    model_dir = Path(models_dir) / experiment.name
+    report_dir = Path(reports_dir) / experiment.name
+    if model_dir.resolve() == report_dir.resolve():
+        raise ConfigError(f"{model_dir}: --models-dir and --reports-dir must differ")
+    check_folder(model_dir, "model", "model folder")
+    check_folder(report_dir, "report", "report folder")
+    stages = _Stages(log)
+    # One BLAS thread: scipy's L-BFGS-B makes many tiny BLAS calls, and OpenBLAS threads
+    # fighting over them made one logistic-regression fit several times slower.
+    with experiment_lock(models_dir, experiment.name), threadpool_limits(1, user_api="blas"):
+        results, final, metadata = _train(experiment, stages)
+        from geostance.report import model_card, write_report
+
+        stages(f"writing {model_dir} and {report_dir}")
+        with publish({model_dir: "model", report_dir: "report"}) as staged:
+            write_model(staged[model_dir], final, metadata, model_card(results, metadata))
+            write_report(staged[report_dir], results)
+    return results
+
+
+class _Stages:
+    """Log each stage with the time elapsed since training began, so long runs show life."""
+
+    def __init__(self, log: Callable[[str], None]):
+        self.log, self.started = log, time.perf_counter()
+
+    def __call__(self, message: str) -> None:
+        elapsed = int(time.perf_counter() - self.started)
+        self.log(f"[{elapsed // 60}:{elapsed % 60:02d}] {message}")
+
+
+def _train(experiment: Experiment, log: Callable[[str], None]) -> tuple[dict, object, dict]:
+    """Everything but the writing: (results, final estimator, model metadata)."""
     gazetteer = load_gazetteer(experiment)
     train, test, files = load_data(experiment, gazetteer)
     ev, seed = experiment.evaluation, experiment.seed
@@ -159,6 +195,7 @@ def run_experiment(
                 f"search: {math.prod(len(v) for v in experiment.search.grid.values())} candidates x {experiment.search.folds} folds"
             )
             estimator, results["search"] = grid_search(estimator, train, experiment)
+            log(f"search chose {results['search']['chosen_params']}")
         cv_options = {"folds": ev.folds, "repeats": ev.repeats, "seed": seed, "jobs": ev.jobs}
         log(f"cross-validation: {ev.repeats} x {ev.folds} folds grouped by sentence")
         oof = evaluate.out_of_fold(estimator, train, **cv_options)
@@ -233,8 +270,6 @@ def run_experiment(
     results["references"] = [dataclasses.asdict(r) for r in experiment.references]
     results = json_ready(results)
 
-    from geostance.report import model_card, write_report
-
     metadata = {
         "experiment": experiment.name,
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -249,10 +284,7 @@ def run_experiment(
             for name, e in results["evaluations"].items()
         },
     }
-    log(f"writing {Path(models_dir) / experiment.name} and {Path(reports_dir) / experiment.name}")
-    save_model(Path(models_dir) / experiment.name, final, metadata, model_card(results, metadata))
-    write_report(Path(reports_dir) / experiment.name, results)
-    return results
+    return results, final, metadata
 
 
 def _params(estimator) -> dict:

@@ -28,7 +28,8 @@ _ABBREVIATIONS = frozenset(
     "jan feb mar apr jun jul aug sep sept oct nov dec prof sen rep gov pres amb inc ltd co "
     "jr sr".split()
 )
-_SENTENCE_END = re.compile(r"[.!?]+[\"'”’)\]]*(?=\s+[\"'“‘(\[]?[A-Z0-9])")
+# Possessive runs that start only at the run's first mark keep the scan linear on "!!!!...".
+_SENTENCE_END = re.compile(r"(?<![.!?])[.!?]++[\"'”’)\]]*+(?=\s+[\"'“‘(\[]?[A-Z0-9])")
 _PARAGRAPH = re.compile(r"\n\s*\n")
 
 
@@ -187,7 +188,8 @@ def split_sentences(text: str) -> list[str]:
         paragraph = " ".join(paragraph.split())
         start = 0
         for match in _SENTENCE_END.finditer(paragraph):
-            word = paragraph[start : match.start()].rsplit(" ", 1)[-1].lstrip("\"'“‘([").lower()
+            space = paragraph.rfind(" ", start, match.start())  # the word before: no re-slicing
+            word = paragraph[max(space + 1, start) : match.start()].lstrip("\"'“‘([").lower()
             if match.group(0) == "." and (word in _ABBREVIATIONS or len(word) == 1):
                 continue
             sentences.append(paragraph[start : match.end()].strip())

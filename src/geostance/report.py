@@ -15,7 +15,6 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from geostance.artifacts import atomic_directory  # noqa: E402
 from geostance.classify import readable_feature  # noqa: E402
 from geostance.model import LABELS  # noqa: E402
 
@@ -26,12 +25,11 @@ EVALUATION_TITLES = {
 }
 
 
-def write_report(directory: str | Path, results: dict) -> None:
-    """Write `report.md`, `metrics.json` and the figures into `directory`, atomically."""
-    with atomic_directory(directory) as out:
-        (out / "metrics.json").write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
-        figures = _figures(out, results)
-        (out / "report.md").write_text(render(results, figures))
+def write_report(out: Path, results: dict) -> None:
+    """Write `report.md`, `metrics.json` and the figures into `out` (a staging folder)."""
+    (out / "metrics.json").write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
+    figures = _figures(out, results)
+    (out / "report.md").write_text(render(results, figures))
 
 
 def render(results: dict, figures: list[tuple[str, str]]) -> str:

@@ -167,7 +167,7 @@ def test_stdin_one_document_per_line(trained, capsys, monkeypatch):
 @pytest.mark.parametrize(
     "name, content, extra, message",
     [
-        ("docs.csv", b"id,body\n1,Russia won.\n", [], "no column 'text'"),
+        ("docs.csv", b"id,body\n1,Russia won.\n", [], "missing column(s) text"),
         ("docs.csv", b"", [], "empty"),
         ("docs.csv", b"text\nRussia\x00\x01 won.\n", [], "binary data"),
         ("docs.jsonl", b'{"text": "Russia won."}\n{"text": 5}\n', [], "text is not a string"),

@@ -9,7 +9,7 @@ import pytest
 
 from geostance import load_model
 from geostance.cli import main
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, snapshot
 
 
 def run(capsys, *argv):
@@ -263,7 +263,7 @@ def test_failed_training_leaves_existing_model_and_report(trained, tmp_path, cap
     models, reports = tmp_path / "models", tmp_path / "reports"
     shutil.copytree(trained["model"], models / "tiny")
     shutil.copytree(trained["report"], reports / "tiny")
-    before = {p: p.read_bytes() for p in [*models.rglob("*"), *reports.rglob("*")] if p.is_file()}
+    before = snapshot(models, reports)
     bad_data = tmp_path / "bad.csv"
     bad_data.write_text("sentence_id,text,target,stance,source\ns1,Russia won.,Russia,maybe,t\n")
     config = tmp_path / "tiny.toml"
@@ -274,24 +274,24 @@ def test_failed_training_leaves_existing_model_and_report(trained, tmp_path, cap
         capsys, "train", "--config", config, "--models-dir", models, "--reports-dir", reports
     )
     assert status == 2 and "stance 'maybe'" in err
-    after = {p: p.read_bytes() for p in [*models.rglob("*"), *reports.rglob("*")] if p.is_file()}
-    assert after == before
+    assert snapshot(models, reports) == before
 
 
-def test_atomic_directory_keeps_old_contents_on_failure(tmp_path):
-    from geostance.artifacts import atomic_directory
+def test_publish_keeps_old_contents_on_failure(tmp_path):
+    from geostance.outputs import publish
 
     target = tmp_path / "out"
     target.mkdir()
-    (target / "keep.txt").write_text("old")
-    with pytest.raises(RuntimeError), atomic_directory(target) as staging:
-        (staging / "keep.txt").write_text("new")
+    (target / "report.md").write_text("old")
+    (target / "metrics.json").write_text("{}")
+    with pytest.raises(RuntimeError), publish({target: "report"}) as staged:
+        (staged[target] / "report.md").write_text("new")
         raise RuntimeError("interrupted")
-    assert (target / "keep.txt").read_text() == "old"
+    assert (target / "report.md").read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["out"]
-    with atomic_directory(target) as staging:
-        (staging / "keep.txt").write_text("new")
-    assert (target / "keep.txt").read_text() == "new"
+    with publish({target: "report"}) as staged:
+        (staged[target] / "report.md").write_text("new")
+    assert (target / "report.md").read_text() == "new"
     assert [p.name for p in tmp_path.iterdir()] == ["out"]
 
 

@@ -25,7 +25,7 @@ def test_defaults_and_overrides(tmp_path):
         ('[data]\ntrain = ["a.csv"]\ncolour = 1\n', r"\[data\]: unknown key\(s\) colour"),
         ('[data]\ntrain = ["a.csv"]\n[model]\ndepth = 3\n', "unknown model parameter"),
         ('[data]\ntrain = ["a.csv"]\n[evaluation]\nfolds = "five"\n', "folds must be int"),
-        ('[data]\ntrain = ["a.csv"]\n[evaluation]\nfolds = 1\n', "folds >= 2"),
+        ('[data]\ntrain = ["a.csv"]\n[evaluation]\nfolds = 1\n', "folds must be at least 2"),
         ("[data]\n", "lists no labeled files"),
         ('[data]\nformat = "parquet"\n', "data.format"),
         ('[data]\ntrain = ["a.csv"]\n[search]\nmetric = "auc"\n', "metric must be one of"),

@@ -1,0 +1,95 @@
+"""Property-based fuzzing: arbitrary unicode and bytes never raise anything but the project's own
+error, and classification does not depend on how documents are chunked."""
+
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from geostance.batch import read_documents
+from geostance.errors import GeostanceError
+from geostance.mentions import split_sentences
+
+FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# Text that looks like commentary often enough to reach the interesting paths.
+pieces = st.sampled_from(
+    ["Russia", "U.S.", "Pakistan's", "!!!", "...", "?", "\n\n", " ", "“", "”", "(", ")", "Mr.",
+     "India-China", "a", "Z", "3.5", "\x00", "\ufeff", "\u2028", "é"]
+)  # fmt: skip
+texts = st.one_of(st.text(max_size=300), st.lists(pieces, max_size=60).map("".join))
+
+
+@FUZZ
+@given(texts)
+def test_split_sentences_keeps_every_non_space_character(text):
+    sentences = split_sentences(text)
+    assert all(s == s.strip() and s for s in sentences)
+    assert "".join("".join(sentences).split()) == "".join(text.split())
+
+
+@FUZZ
+@given(texts)
+def test_gazetteer_mentions_are_in_bounds_and_mask_is_total(gazetteer, text):
+    mentions = gazetteer.find(text)
+    assert all(text[m.start : m.end] == m.alias for m in mentions)
+    assert all(a.end <= b.start for a, b in zip(mentions, mentions[1:], strict=False))
+    for target in gazetteer.targets(text):
+        assert gazetteer.targets(gazetteer.mask(text, target)) == []
+
+
+@FUZZ
+@given(raw=st.binary(max_size=400), suffix=st.sampled_from([".csv", ".jsonl", ".txt"]))
+def test_readers_raise_only_their_own_error(tmp_path_factory, raw, suffix):
+    path = tmp_path_factory.mktemp("fuzz") / f"input{suffix}"
+    path.write_bytes(raw)
+    try:
+        for chunk in read_documents(str(path), chunk_size=3):
+            assert list(chunk.columns) == ["document", "text"]
+            assert all(isinstance(t, str) for t in chunk["text"])
+    except GeostanceError:
+        pass
+
+
+# A bare carriage return inside an unquoted field is not CSV (RFC 4180), and NUL is refused as
+# binary data by design; every other character must come back as pandas reads it.
+cells = st.text(
+    alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\r\x00"), max_size=20
+)
+
+
+@FUZZ
+@given(rows=st.lists(st.lists(cells, min_size=1, max_size=3), min_size=1, max_size=8))
+def test_csv_reader_reads_what_pandas_reads(tmp_path_factory, rows):
+    width = max(len(r) for r in rows)
+    frame = pd.DataFrame([r + [""] * (width - len(r)) for r in rows])
+    frame.columns = ["text", *[f"c{i}" for i in range(1, width)]]
+    path = tmp_path_factory.mktemp("csv") / "docs.csv"
+    frame.to_csv(path, index=False)
+    expected = pd.read_csv(path, dtype=str, keep_default_na=False)["text"].tolist()
+    try:
+        read = pd.concat(list(read_documents(str(path), chunk_size=2)), ignore_index=True)
+    except GeostanceError as error:
+        assert expected == [], error
+        return
+    assert read["text"].tolist() == expected
+
+
+@pytest.fixture(scope="module")
+def model(trained):
+    from geostance import load_model
+
+    return load_model(trained["model"])
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(documents=st.lists(texts, min_size=1, max_size=6), size=st.integers(1, 4))
+def test_classify_is_the_same_whatever_the_chunk_size(model, documents, size):
+    from geostance.batch import classify_documents
+
+    frame = pd.DataFrame({"document": range(len(documents)), "text": documents})
+    chunks = [frame.iloc[i : i + size] for i in range(0, len(frame), size)]
+    parts = [m for m, _, _ in classify_documents(model, chunks, summary=False)]
+    whole = next(classify_documents(model, [frame], summary=False))[0]
+    pd.testing.assert_frame_equal(
+        pd.concat(parts, ignore_index=True), whole.reset_index(drop=True), check_dtype=False
+    )
