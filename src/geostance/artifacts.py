@@ -1,28 +1,52 @@
-"""Saved model directories: written atomically, checked on load, used through `SavedModel`.
+"""Saved model directories: data only, checked file by file on load, used through `SavedModel`.
 
-A model directory holds `model.joblib`, `metadata.json` (data hashes, versions,
-hyperparameters, metrics, the SHA-256 of model.joblib) and `MODEL_CARD.md`.
+A model directory holds exactly four files:
+- `model.json`: the estimator's configuration, classes, temperature and gazetteer;
+- `weights.npz`: each TF-IDF block's terms and idf, each linear layer's weights and intercepts
+  (NumPy arrays, read with `allow_pickle=False`: nothing in it can run code);
+- `MODEL_CARD.md`;
+- `metadata.json`: data hashes, versions, hyperparameters, metrics, the format version, the
+  SHA-256 of every other file and, when `$GEOSTANCE_MODEL_KEY` was set, an HMAC signature.
+
+Loading never unpickles. Old pickled models are converted once, on request, by
+`convert_pickle` (`geostance convert --from-pickle DIR --i-trust-this-file`).
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import io
 import json
 import os
 import platform
+import zipfile
 from importlib import metadata as package_metadata
 from pathlib import Path
 
-import joblib
 import numpy as np
 import pandas as pd
 
 from geostance.data import file_digest
 from geostance.errors import ModelError
-from geostance.model import FEATURES, LABELS, predict_frame
+from geostance.linear import (
+    FEATURES,
+    KINDS,
+    LABELS,
+    LinearLayer,
+    LinearStance,
+    TfidfBlock,
+    predict_frame,
+)
+from geostance.mentions import Gazetteer
 
-SCHEMA = "geostance-model/1"
+SCHEMA = "geostance-model/2"
+PICKLE_SCHEMA = "geostance-model/1"
+FORMAT = "geostance-weights/1"
+MODEL_FILES = ("model.json", "weights.npz", "MODEL_CARD.md")
 DEFAULT_MODEL = "models/default"
 MODEL_ENV = "GEOSTANCE_MODEL"
+KEY_ENV = "GEOSTANCE_MODEL_KEY"
 
 
 def default_model_path() -> Path:
@@ -31,39 +55,46 @@ def default_model_path() -> Path:
 
 
 def versions() -> dict[str, str]:
-    names = ("scikit-learn", "numpy", "pandas", "joblib", "geostance")
+    names = ("scikit-learn", "numpy", "scipy", "pandas", "geostance")
     return {"python": platform.python_version()} | {n: package_metadata.version(n) for n in names}
 
 
-def write_model(folder: Path, estimator, metadata: dict, card: str) -> dict:
+def write_model(folder: Path, model: LinearStance, metadata: dict, card: str) -> dict:
     """Write the model files into `folder` (a staging folder); return the metadata as written."""
-    joblib.dump(estimator, folder / "model.joblib")
+    config, arrays = _to_arrays(model)
+    (folder / "model.json").write_text(json.dumps(config, indent=1, ensure_ascii=False) + "\n")
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **arrays)
+    (folder / "weights.npz").write_bytes(buffer.getvalue())
+    (folder / "MODEL_CARD.md").write_text(card)
     metadata = {
         "schema": SCHEMA,
+        "format": FORMAT,
         **metadata,
         "versions": versions(),
-        "model_sha256": file_digest(folder / "model.joblib"),
+        "files": {name: file_digest(folder / name) for name in MODEL_FILES},
     }
+    key = os.environ.get(KEY_ENV)
+    if key:
+        metadata["signature"] = _sign(metadata, key)
     (folder / "metadata.json").write_text(json.dumps(metadata, indent=2) + "\n")
-    (folder / "MODEL_CARD.md").write_text(card)
     return metadata
 
 
 def load_model(path: str | Path | None = None) -> SavedModel:
     """Load a model directory (default: `default_model_path()`), refusing anything suspect.
 
-    Raises ModelError when the directory or a file is missing, the metadata is unreadable, the
-    model file's hash differs from the one recorded (corrupt or tampered: it is not unpickled),
-    or it was saved by another scikit-learn minor version.
+    Raises ModelError when the directory, a file or the metadata is missing or unreadable, the
+    format is unknown, a file's hash differs from the one recorded, the folder holds anything
+    else, the signature does not verify (when `$GEOSTANCE_MODEL_KEY` is set), or the model is
+    an old pickle (which is never loaded: convert it).
     """
     directory = Path(path) if path is not None else default_model_path()
     if not directory.is_dir():
         hint = (
             ""
             if path is not None
-            else (
-                " (train it first: geostance train --config experiments/default.toml, or pass --model)"
-            )
+            else " (train it first: geostance train --config experiments/default.toml, or pass --model)"
         )
         raise ModelError(f"{directory}: no model directory{hint}")
     try:
@@ -72,34 +103,194 @@ def load_model(path: str | Path | None = None) -> SavedModel:
         raise ModelError(f"{directory}: no metadata.json, not a geostance model") from None
     except (OSError, ValueError) as exc:
         raise ModelError(f"{directory}/metadata.json: unreadable ({exc})") from None
-    if not isinstance(metadata, dict) or metadata.get("schema") != SCHEMA:
-        raise ModelError(f"{directory}: metadata schema is not {SCHEMA}")
-    model_file = directory / "model.joblib"
-    if not model_file.is_file():
-        raise ModelError(f"{model_file}: missing")
-    if file_digest(model_file) != metadata.get("model_sha256"):
+    schema = metadata.get("schema") if isinstance(metadata, dict) else None
+    if schema == PICKLE_SCHEMA:
         raise ModelError(
-            f"{model_file}: SHA-256 differs from metadata.json (corrupt or modified); not loading it"
+            f"{directory}: an old pickled model, which could run code when loaded; if you trust "
+            f"its source, convert it: geostance convert --from-pickle {directory} --i-trust-this-file"
         )
-    recorded = metadata.get("versions")
-    saved = recorded.get("scikit-learn", "?") if isinstance(recorded, dict) else "?"
-    current = package_metadata.version("scikit-learn")
-    if saved.split(".")[:2] != current.split(".")[:2]:
+    if schema != SCHEMA or metadata.get("format") != FORMAT:
         raise ModelError(
-            f"{directory}: saved with scikit-learn {saved}, this is {current}; "
-            "retrain it with geostance train or install the matching version"
+            f"{directory}: unknown model format {metadata.get('format', schema)!r} "
+            f"(this geostance reads {FORMAT})"
         )
+    _verify(directory, metadata)
     try:
-        estimator = joblib.load(model_file)
-    except Exception as exc:  # unpickling can raise anything; the hash matched, so say so
-        raise ModelError(f"{model_file}: cannot be loaded ({type(exc).__name__}: {exc})") from None
-    try:
-        estimator.get_params()
-    except AttributeError:
+        config = json.loads((directory / "model.json").read_text(encoding="utf-8"))
+        with np.load(directory / "weights.npz", allow_pickle=False) as npz:
+            arrays = {name: npz[name] for name in npz.files}
+        estimator = _from_arrays(config, arrays)
+    except (OSError, ValueError, KeyError, TypeError, IndexError, zipfile.BadZipFile) as exc:
         raise ModelError(
-            f"{directory}: saved by an incompatible geostance version; retrain it with geostance train"
+            f"{directory}: model files are malformed ({type(exc).__name__}: {exc})"
         ) from None
     return SavedModel(estimator, metadata, directory)
+
+
+def _verify(directory: Path, metadata: dict) -> None:
+    recorded = metadata.get("files")
+    if not isinstance(recorded, dict) or sorted(recorded) != sorted(MODEL_FILES):
+        raise ModelError(f"{directory}/metadata.json: does not list the model's files")
+    present = sorted(p.name for p in directory.iterdir())
+    extra = sorted(set(present) - {*MODEL_FILES, "metadata.json"})
+    if extra:
+        raise ModelError(
+            f"{directory}: holds files a model does not have ({', '.join(extra)}); not loading it"
+        )
+    for name in MODEL_FILES:
+        file = directory / name
+        if not file.is_file():
+            raise ModelError(f"{file}: missing")
+        if file_digest(file) != recorded[name]:
+            raise ModelError(
+                f"{file}: SHA-256 differs from metadata.json (corrupt or modified); not loading it"
+            )
+    key = os.environ.get(KEY_ENV)
+    if key:
+        signature = metadata.get("signature")
+        if not isinstance(signature, str) or not hmac.compare_digest(
+            signature, _sign(metadata, key)
+        ):
+            raise ModelError(
+                f"{directory}: signature missing or wrong for the key in ${KEY_ENV}; not loading it"
+            )
+
+
+def _sign(metadata: dict, key: str) -> str:
+    """HMAC-SHA256 over the metadata (which holds every file's hash), signature excluded."""
+    body = json.dumps({k: v for k, v in metadata.items() if k != "signature"}, sort_keys=True)
+    return hmac.new(key.encode("utf-8"), body.encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+def _to_arrays(model: LinearStance) -> tuple[dict, dict[str, np.ndarray]]:
+    arrays: dict[str, np.ndarray] = {}
+
+    def layer(key: str, value: LinearLayer | str):
+        if isinstance(value, str):
+            return {"constant": value}
+        for i, block in enumerate(value.blocks):
+            encoded = [t.encode("utf-8") for t in block.terms.tolist()]
+            arrays[f"{key}.{i}.terms"] = np.frombuffer(b"".join(encoded), dtype=np.uint8)
+            arrays[f"{key}.{i}.ends"] = np.cumsum([len(t) for t in encoded], dtype=np.int64)
+            arrays[f"{key}.{i}.idf"] = block.idf
+        arrays[f"{key}.weights"] = value.weights
+        arrays[f"{key}.intercepts"] = value.intercepts
+        return {
+            "kind": value.kind,
+            "classes": [str(c) for c in value.classes],
+            "targets": list(value.targets),
+            "blocks": [
+                {
+                    "name": b.name,
+                    "analyzer": b.analyzer,
+                    "ngram_range": list(b.ngram_range),
+                    "sublinear_tf": bool(b.sublinear_tf),
+                    "token_pattern": b.token_pattern,
+                }
+                for b in value.blocks
+            ],
+        }
+
+    per_target = list(model.per_target.items())
+    config = {
+        "classes": [str(c) for c in model.classes_],
+        "mask_targets": bool(model.mask_targets),
+        "split_hashtags": bool(model.split_hashtags),
+        "temperature": float(model.temperature),
+        "pooled": layer("pooled", model.pooled),
+        "per_target": [[t, layer(f"target{i}", v)] for i, (t, v) in enumerate(per_target)],
+        "gazetteer": None if model.gazetteer is None else model.gazetteer.aliases,
+    }
+    return config, arrays
+
+
+def _from_arrays(config: dict, arrays: dict[str, np.ndarray]) -> LinearStance:
+    def numeric(name: str, dtype) -> np.ndarray:
+        array = arrays[name]
+        if array.dtype != dtype:
+            raise TypeError(f"{name} is {array.dtype}, expected {np.dtype(dtype)}")
+        return array
+
+    def layer(key: str, spec: dict) -> LinearLayer | str:
+        if "constant" in spec:
+            return str(spec["constant"])
+        if spec["kind"] not in KINDS:
+            raise ValueError(f"unknown layer kind {spec['kind']!r}")
+        blocks = []
+        for i, block in enumerate(spec["blocks"]):
+            data = numeric(f"{key}.{i}.terms", np.uint8).tobytes()
+            ends = numeric(f"{key}.{i}.ends", np.int64)
+            starts = np.concatenate([[0], ends[:-1]])
+            terms = np.array([data[a:b].decode("utf-8") for a, b in zip(starts, ends, strict=True)])
+            blocks.append(
+                TfidfBlock(
+                    name=str(block["name"]),
+                    analyzer=str(block["analyzer"]),
+                    ngram_range=tuple(block["ngram_range"]),
+                    sublinear_tf=bool(block["sublinear_tf"]),
+                    token_pattern=str(block["token_pattern"]),
+                    terms=terms,
+                    idf=numeric(f"{key}.{i}.idf", np.float64),
+                )
+            )
+        weights = numeric(f"{key}.weights", np.float64)
+        if weights.shape[1] != sum(len(b.terms) for b in blocks) * (1 + len(spec["targets"])):
+            raise ValueError(f"{key}: weights do not match its vocabulary")
+        return LinearLayer(
+            blocks=blocks,
+            targets=[str(t) for t in spec["targets"]],
+            classes=np.array(spec["classes"], dtype=object),
+            weights=weights,
+            intercepts=numeric(f"{key}.intercepts", np.float64),
+            kind=spec["kind"],
+        )
+
+    aliases = config["gazetteer"]
+    return LinearStance(
+        classes=np.array(config["classes"], dtype=object),
+        pooled=layer("pooled", config["pooled"]),
+        per_target={
+            str(t): layer(f"target{i}", spec) for i, (t, spec) in enumerate(config["per_target"])
+        },
+        gazetteer=None if aliases is None else Gazetteer({a: tuple(c) for a, c in aliases.items()}),
+        mask_targets=bool(config["mask_targets"]),
+        split_hashtags=bool(config["split_hashtags"]),
+        temperature=float(config["temperature"]),
+    )
+
+
+def convert_pickle(source: str | Path, out: str | Path | None = None) -> Path:
+    """Turn an old pickled model directory into the weights-only format; return its folder.
+
+    This is the one place geostance unpickles, and only when the user vouches for the file.
+    """
+    import joblib
+
+    from geostance.outputs import publish
+
+    source = Path(source)
+    folder = source.parent if source.name == "model.joblib" else source
+    pickle_file = folder / "model.joblib"
+    if not pickle_file.is_file():
+        raise ModelError(f"{pickle_file}: no pickled model here")
+    try:
+        metadata = json.loads((folder / "metadata.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        metadata = {}
+    try:
+        estimator = joblib.load(pickle_file)
+        linear = estimator.to_linear()
+    except Exception as exc:  # unpickling can raise anything; say what, in one line
+        raise ModelError(
+            f"{pickle_file}: cannot be converted ({type(exc).__name__}: {exc})"
+        ) from None
+    kept = {k: v for k, v in metadata.items() if k not in ("schema", "versions", "model_sha256")}
+    kept["converted_from"] = {"file": str(pickle_file), "sha256": file_digest(pickle_file)}
+    target = Path(out) if out is not None else folder
+    card = (folder / "MODEL_CARD.md").read_text() if (folder / "MODEL_CARD.md").is_file() else ""
+    with publish({target: "model"}) as staged:
+        write_model(staged[target], linear, kept, card)
+    return target
 
 
 class SavedModel:

@@ -15,8 +15,8 @@ import numpy as np
 import pandas as pd
 
 from geostance.errors import ModelError
+from geostance.linear import LABELS, predict_frame
 from geostance.mentions import OTHER_TOKEN, TARGET_TOKEN, split_sentences
-from geostance.model import LABELS, predict_frame
 
 PROBABILITY_COLUMNS = [f"p_{label}" for label in LABELS]
 UNCERTAIN = "uncertain"

@@ -1,4 +1,4 @@
-"""The `geostance` command: train, predict, classify, evaluate.
+"""The `geostance` command: train, predict, classify, evaluate, convert, describe.
 
 `main(argv)` returns an exit status instead of exiting, so tests call it in-process. Bad input
 of any kind ends in one `geostance: error: ...` line on stderr and status 2.
@@ -75,7 +75,7 @@ def predict(model_dir, input_path, output_path) -> None:
     from geostance.artifacts import load_model
     from geostance.batch import TableWriter, output_format
     from geostance.data import check_texts, read_csv
-    from geostance.model import FEATURES, LABELS, predict_frame
+    from geostance.linear import FEATURES, LABELS, predict_frame
     from geostance.outputs import check_files
 
     check_files({"--output": output_path}, [input_path])
@@ -255,7 +255,6 @@ def evaluate_command(model_dir, data_path, out_dir) -> None:
     from geostance.artifacts import json_ready, load_model
     from geostance.data import file_digest, read_labeled
     from geostance.evaluate import confident_errors, score_predictions, with_predictions
-    from geostance.model import top_features
     from geostance.outputs import check_folder, publish
     from geostance.report import write_report
 
@@ -272,7 +271,7 @@ def evaluate_command(model_dir, data_path, out_dir) -> None:
                 "files": [{"path": data_path, "sha256": file_digest(data_path), "rows": len(data)}],
                 "test_rows": len(data),
             },
-            "top_features": top_features(model.estimator, 15),
+            "top_features": model.estimator.top_features(15),
             "errors": confident_errors(predictions, 10),
         }
     )
@@ -283,6 +282,32 @@ def evaluate_command(model_dir, data_path, out_dir) -> None:
         f"{name}: macro-F1 {e['macro_f1']:.3f}  F_avg {e['f_avg']:.3f}  "
         f"accuracy {e['accuracy']:.3f}  (n={e['n']})  report: {out}/report.md"
     )
+
+
+@cli.command()
+@click.option(
+    "--from-pickle",
+    "source",
+    required=True,
+    help="An old model folder (or its model.joblib) saved as a pickle.",
+)
+@click.option(
+    "--i-trust-this-file",
+    "trusted",
+    is_flag=True,
+    help="Required: unpickling runs whatever code the file holds.",
+)
+@click.option("--out", "out_dir", default=None, help="Model folder to write (default: in place).")
+def convert(source, trusted, out_dir) -> None:
+    """Convert an old pickled model into the weights-only format (the one time it unpickles)."""
+    from geostance.artifacts import convert_pickle
+
+    if not trusted:
+        raise click.UsageError(
+            "loading a pickle runs any code it holds: add --i-trust-this-file only if you "
+            "know where the file comes from"
+        )
+    click.echo(f"converted: {convert_pickle(source, out_dir)}")
 
 
 @cli.command()

@@ -17,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 from geostance.errors import DataError
-from geostance.model import LABELS
+from geostance.linear import LABELS
 
 REQUIRED_COLUMNS = ("sentence_id", "text", "target", "stance", "source")
 TWEETEVAL_LABELS = {"0": "neutral", "1": "against", "2": "favor"}

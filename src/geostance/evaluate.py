@@ -19,7 +19,7 @@ from sklearn.base import clone
 from sklearn.metrics import make_scorer
 from sklearn.model_selection import StratifiedGroupKFold
 
-from geostance.model import FEATURES, LABELS, predict_frame, scale_temperature
+from geostance.linear import FEATURES, LABELS, predict_frame, scale_temperature
 
 
 def f1_per_label(confusion: np.ndarray) -> np.ndarray:

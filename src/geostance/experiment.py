@@ -22,8 +22,9 @@ from geostance.artifacts import json_ready, write_model
 from geostance.config import Experiment
 from geostance.data import file_digest, read_labeled, read_tweeteval
 from geostance.errors import ConfigError, DataError
+from geostance.linear import FEATURES
 from geostance.mentions import Gazetteer
-from geostance.model import FEATURES, StanceClassifier, top_features
+from geostance.model import StanceClassifier
 from geostance.outputs import check_folder, experiment_lock, publish
 
 
@@ -154,7 +155,7 @@ def run_experiment(
 
         stages(f"writing {model_dir} and {report_dir}")
         with publish({model_dir: "model", report_dir: "report"}) as staged:
-            write_model(staged[model_dir], final, metadata, model_card(results, metadata))
+            write_model(staged[model_dir], final.to_linear(), metadata, model_card(results, metadata))
             write_report(staged[report_dir], results)
     return results
 
@@ -251,7 +252,7 @@ def _train(experiment: Experiment, log: Callable[[str], None]) -> tuple[dict, ob
         started = time.perf_counter()
         final = clone(estimator).fit(train[FEATURES], train["stance"])
         results["timing"] = _timing(final, time.perf_counter() - started, train, test)
-        results["top_features"] = top_features(final, 15)
+        results["top_features"] = final.to_linear().top_features(15)
         results["explained"] = _explained(
             final, test if test is not None else train, ev.explain_examples
         )

@@ -6,8 +6,6 @@ sample and the same sentence can get different labels for different countries.
 
 from __future__ import annotations
 
-import re
-
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
@@ -18,15 +16,17 @@ from sklearn.multiclass import OneVsRestClassifier
 from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.utils.validation import check_is_fitted
 
+from geostance.linear import (
+    LinearLayer,
+    LinearStance,
+    TfidfBlock,
+    prepare_inputs,
+    scale_temperature,
+)
 from geostance.mentions import Gazetteer
 
-LABELS = ("favor", "against", "neutral")
-FEATURES = ["text", "target"]
 STRATEGIES = ("shared", "augmented", "per_target")
 SOLVERS = ("lbfgs", "liblinear")
-
-_HASHTAG = re.compile(r"#(\w+)")
-_WORD_BREAK = re.compile(r"(?<=[a-z])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])|(?<=[A-Za-z])(?=\d)|_")
 
 
 class StanceClassifier(ClassifierMixin, BaseEstimator):
@@ -117,31 +117,25 @@ class StanceClassifier(ClassifierMixin, BaseEstimator):
         return scale_temperature(proba, self.temperature) if self.temperature != 1.0 else proba
 
     def explain(self, X: pd.DataFrame, labels, k: int | None = 5) -> list[list[tuple[str, float]]]:
-        """For each row, the n-grams that push its score toward `labels[i]` the most.
+        """For each row, the n-grams that push its score toward `labels[i]` the most (see
+        `LinearStance.explain`: one implementation serves training reports and analysts)."""
+        return self.to_linear().explain(X, labels, k)
 
-        A contribution is the n-gram's TF-IDF value times its weight for that label, so all of a
-        row's contributions plus the label's intercept add up to the classifier's decision
-        function. `k=None` returns every non-zero contribution, largest first.
-        """
+    def to_linear(self) -> LinearStance:
+        """The fitted model as plain arrays: what a saved model holds and classifying uses."""
         check_is_fitted(self, "pipeline_")
-        inputs = self._inputs(X)
-        labels = np.asarray(labels, dtype=object)
-        out: list[list[tuple[str, float]]] = [[] for _ in range(len(inputs))]
-        for model, rows in self._routes(inputs):
-            if isinstance(model, str):
-                continue  # a constant prediction has no n-grams behind it
-            features, classifier = model.named_steps["features"], model.named_steps["classifier"]
-            matrix = features.transform(inputs[rows]).tocsr()
-            names = features.get_feature_names_out()
-            classes, weights = coefficients(classifier)
-            for local, i in enumerate(np.flatnonzero(rows)):
-                if labels[i] not in classes:
-                    continue
-                row = matrix.getrow(local)
-                values = row.data * weights[list(classes).index(labels[i]), row.indices]
-                order = np.argsort(-values, kind="stable")
-                out[i] = [(str(names[row.indices[j]]), float(values[j])) for j in order[:k]]
-        return out
+        return LinearStance(
+            classes=self.classes_,
+            pooled=_layer(self.pipeline_),
+            per_target={
+                target: model if isinstance(model, str) else _layer(model)
+                for target, model in self.target_pipelines_.items()
+            },
+            gazetteer=self.gazetteer,
+            mask_targets=self.mask_targets,
+            split_hashtags=self.split_hashtags,
+            temperature=self.temperature,
+        )
 
     def _routes(self, inputs: pd.DataFrame):
         """(model or constant label, boolean row mask) pairs covering every row once."""
@@ -163,15 +157,8 @@ class StanceClassifier(ClassifierMixin, BaseEstimator):
         return self._inputs(X)
 
     def _inputs(self, X: pd.DataFrame) -> pd.DataFrame:
-        if not isinstance(X, pd.DataFrame) or not set(FEATURES) <= set(X.columns):
-            raise ValueError("X must be a DataFrame with 'text' and 'target' columns")
-        texts = X["text"].astype(str).tolist()
-        targets = X["target"].astype(str).tolist()
-        if self.split_hashtags:
-            texts = [_HASHTAG.sub(_split_hashtag, t) for t in texts]
-        if self.mask_targets and self.gazetteer is not None:
-            texts = [self.gazetteer.mask(t, g) for t, g in zip(texts, targets, strict=True)]
-        return pd.DataFrame({"text": texts, "target": targets})
+        gazetteer = self.gazetteer if self.mask_targets else None
+        return prepare_inputs(X, gazetteer, self.split_hashtags)
 
     def _aligned(self, model: Pipeline, inputs: pd.DataFrame) -> np.ndarray:
         """A sub-model's probabilities spread over all of `classes_` (it may know fewer)."""
@@ -238,29 +225,6 @@ class TargetFeatures(TransformerMixin, BaseEstimator):
         return np.concatenate([names.astype(object), *copies])
 
 
-def _split_hashtag(match: re.Match) -> str:
-    words = " ".join(w for w in _WORD_BREAK.split(match.group(1)) if w)
-    return match.group(0) if words == match.group(1) else f"{match.group(0)} {words}"
-
-
-def scale_temperature(proba: np.ndarray, temperature: float) -> np.ndarray:
-    """Rows of probabilities rescaled as softmax(log p / temperature); the argmax is kept."""
-    logits = np.log(np.clip(proba, 1e-12, None)) / temperature
-    scaled = np.exp(logits - logits.max(axis=1, keepdims=True))
-    return scaled / scaled.sum(axis=1, keepdims=True)
-
-
-def predict_frame(model, X: pd.DataFrame) -> pd.DataFrame:
-    """Probabilities as columns named by label (LABELS order) plus the predicted `stance`."""
-    proba = np.zeros((len(X), len(LABELS)))
-    columns = [LABELS.index(c) for c in model.classes_]
-    proba[:, columns] = model.predict_proba(X[FEATURES])
-    frame = pd.DataFrame(proba, columns=list(LABELS), index=X.index)
-    # Argmax in the model's own class order, so ties break exactly as model.predict does.
-    frame["stance"] = np.asarray(model.classes_, dtype=object)[proba[:, columns].argmax(axis=1)]
-    return frame
-
-
 def coefficients(classifier) -> tuple[np.ndarray, np.ndarray]:
     """(labels, weights) of a fitted linear classifier: one weight row per label."""
     if isinstance(classifier, OneVsRestClassifier):
@@ -272,12 +236,36 @@ def coefficients(classifier) -> tuple[np.ndarray, np.ndarray]:
     return classifier.classes_, weights
 
 
-def top_features(estimator: StanceClassifier, k: int) -> dict[str, list[tuple[str, float]]]:
-    """The `k` n-grams with the largest weight toward each label in the pooled model."""
-    pipeline = estimator.pipeline_
-    names = pipeline.named_steps["features"].get_feature_names_out()
-    labels, weights = coefficients(pipeline.named_steps["classifier"])
-    return {
-        str(label): [(str(names[j]), round(float(row[j]), 4)) for j in np.argsort(-row)[:k]]
-        for label, row in zip(labels, weights, strict=True)
-    }
+def _layer(pipeline: Pipeline) -> LinearLayer:
+    """One fitted pipeline (TF-IDF blocks, optional target copies, linear classifier) as arrays."""
+    features, classifier = pipeline.named_steps["features"], pipeline.named_steps["classifier"]
+    blocks = []
+    for name, vectorizer in features.vectorizer_.transformer_list:
+        blocks.append(
+            TfidfBlock(
+                name=name,
+                analyzer=vectorizer.analyzer,
+                ngram_range=vectorizer.ngram_range,
+                sublinear_tf=vectorizer.sublinear_tf,
+                token_pattern=vectorizer.token_pattern,
+                terms=vectorizer.get_feature_names_out().astype(str),
+                idf=np.asarray(vectorizer.idf_, dtype=float),
+            )
+        )
+    classes, weights = coefficients(classifier)
+    binaries = classifier.estimators_ if isinstance(classifier, OneVsRestClassifier) else None
+    intercepts = np.concatenate(
+        [e.intercept_ for e in binaries] if binaries else [classifier.intercept_]
+    ).astype(float)
+    if len(intercepts) == 1:  # two classes: the row of weights is for classes_[1]
+        intercepts, kind = np.array([-intercepts[0], intercepts[0]]), "binary"
+    else:
+        kind = "ovr" if binaries else "softmax"
+    return LinearLayer(
+        blocks=blocks,
+        targets=list(features.targets_),
+        classes=np.asarray(classes, dtype=object),
+        weights=np.asarray(weights, dtype=float),
+        intercepts=intercepts,
+        kind=kind,
+    )

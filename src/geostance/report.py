@@ -16,7 +16,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from geostance.classify import readable_feature  # noqa: E402
-from geostance.model import LABELS  # noqa: E402
+from geostance.linear import LABELS  # noqa: E402
 
 EVALUATION_TITLES = {
     "cv": "cross-validation (grouped by sentence, repeated, out-of-fold)",

@@ -20,7 +20,7 @@ def run(capsys, *argv):
 
 def test_train_writes_model_and_report(trained):
     model, report = trained["model"], trained["report"]
-    assert {p.name for p in model.iterdir()} == {"model.joblib", "metadata.json", "MODEL_CARD.md"}
+    assert {p.name for p in model.iterdir()} == {"model.json", "weights.npz", "metadata.json", "MODEL_CARD.md"}
     metadata = json.loads((model / "metadata.json").read_text())
     assert metadata["experiment"] == "tiny"
     assert metadata["data"][0]["sha256"] and metadata["data"][0]["rows"] == 40
@@ -205,40 +205,6 @@ def test_missing_input_and_missing_model(trained, tmp_path, capsys):
     one_error_line(err)
     status, _, err = run(capsys, "classify", "--model", tmp_path / "nomodel", "Russia won.")
     assert status == 2 and "no model directory" in err
-    one_error_line(err)
-
-
-@pytest.fixture
-def model_copy(trained, tmp_path):
-    copy = tmp_path / "model"
-    shutil.copytree(trained["model"], copy)
-    return copy
-
-
-def test_tampered_model_is_refused(model_copy, capsys):
-    with open(model_copy / "model.joblib", "ab") as handle:
-        handle.write(b"x")
-    status, _, err = run(capsys, "classify", "--model", model_copy, "Russia won.")
-    assert status == 2 and "SHA-256 differs" in err
-    one_error_line(err)
-
-
-def test_corrupt_metadata_and_missing_file(model_copy, capsys):
-    (model_copy / "metadata.json").write_text("{not json")
-    status, _, err = run(capsys, "classify", "--model", model_copy, "Russia won.")
-    assert status == 2 and "unreadable" in err
-    (model_copy / "metadata.json").unlink()
-    status, _, err = run(capsys, "classify", "--model", model_copy, "Russia won.")
-    assert status == 2 and "no metadata.json" in err
-
-
-def test_other_scikit_learn_version_is_refused(model_copy, capsys):
-    path = model_copy / "metadata.json"
-    metadata = json.loads(path.read_text())
-    metadata["versions"]["scikit-learn"] = "0.24.2"
-    path.write_text(json.dumps(metadata))
-    status, _, err = run(capsys, "classify", "--model", model_copy, "Russia won.")
-    assert status == 2 and "saved with scikit-learn 0.24.2" in err
     one_error_line(err)
 
 

@@ -11,8 +11,8 @@ from geostance import load_model
 from geostance.config import load_experiment
 from geostance.data import file_digest, read_labeled
 from geostance.experiment import build_estimator, load_data, load_gazetteer
+from geostance.linear import FEATURES
 from geostance.mentions import Gazetteer
-from geostance.model import FEATURES
 from tests.conftest import ROOT
 
 LABELED = sorted((ROOT / "data" / "labeled").glob("*.csv"))

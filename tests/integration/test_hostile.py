@@ -309,8 +309,7 @@ def test_metadata_with_a_malformed_versions_field(trained, tmp_path, capsys):
     metadata["versions"] = "1.9.1"
     (model / "metadata.json").write_text(json.dumps(metadata))
     status, _, err = run(capsys, "classify", "--model", model, "Russia failed.")
-    assert status == 2
-    one_error_line(err)
+    assert status == 0 and "Traceback" not in err  # versions are a record, not a check
 
 
 # --- leftovers ----------------------------------------------------------------------------------

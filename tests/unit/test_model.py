@@ -5,7 +5,7 @@ from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV, GroupKFold, cross_validate
 
 from geostance.mentions import TARGET_TOKEN
-from geostance.model import StanceClassifier, top_features
+from geostance.model import StanceClassifier
 
 
 @pytest.fixture
@@ -97,7 +97,7 @@ def test_bad_inputs_raise(gazetteer, xy):
 def test_top_features_rank_by_weight(xy, gazetteer):
     X, y = xy
     model = StanceClassifier(gazetteer=gazetteer).fit(X, y)
-    top = top_features(model, 5)
+    top = model.to_linear().top_features(5)
     assert set(top) == {"against", "favor", "neutral"}
     weights = [w for _, w in top["against"]]
     assert weights == sorted(weights, reverse=True)
@@ -131,7 +131,7 @@ def test_liblinear_one_vs_rest(xy, gazetteer):
     X, y = xy
     model = StanceClassifier(gazetteer=gazetteer, solver="liblinear").fit(X, y)
     np.testing.assert_allclose(model.predict_proba(X).sum(axis=1), 1.0)
-    assert set(top_features(model, 3)) == {"against", "favor", "neutral"}
+    assert set(model.to_linear().top_features(3)) == {"against", "favor", "neutral"}
     with pytest.raises(ValueError, match="solver"):
         StanceClassifier(solver="sag").fit(X, y)
 
