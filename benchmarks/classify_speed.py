@@ -1,14 +1,19 @@
-"""Speed and memory of `geostance classify`, each figure beside a baseline measured in this run.
+"""Speed, size and memory of geostance, each figure beside a baseline measured in this run.
 
     python benchmarks/classify_speed.py [--model models/default] [--sizes 100000 1000000]
 
+The baselines need the scikit-learn estimator behind the saved model: it is refitted from the
+model's own config and data (identical probabilities, tested), then pickled as geostance 0.1
+saved models, so "before" and "after" are measured side by side.
 1. Throughput: end-to-end batch classification (documents read from a file, split, mentions
    found and masked, classified, results written) against the bare scikit-learn pipeline's
-   predict on the same mentions, pre-split and pre-masked. Target ratio: at least 0.8.
-2. Cold start: `geostance predict` on one row against a bare `python -c` that imports
-   scikit-learn, loads the same joblib file and predicts. Target ratio: at most 1.3.
-3. Peak RSS of `geostance classify --input` streaming N sentences from a file, for each size
-   in --sizes. Target: under 1 GB and flat in N.
+   predict_proba on the same mentions, pre-split and pre-masked.
+2. Cold start of `geostance classify "..."` (weights-only model, no scikit-learn imported)
+   against `python -c "import sklearn"` and against loading the pickle and predicting.
+3. Model size on disk: the weights-only folder against the pickle.
+4. Peak RSS of `geostance classify --input` streaming N sentences from a file, for each size
+   in --sizes: flat in N.
+The machine's load average is printed beside the figures: shared machines are noisy.
 Sentences come from the committed labeled data, shuffled and joined ten to a document.
 """
 
@@ -41,7 +46,24 @@ def write_documents(path: Path, sentences: list[str], n_sentences: int) -> int:
     return documents
 
 
-def throughput(model_dir: Path, sentences: list[str], work: Path) -> None:
+def refit(model_dir: Path):
+    """The scikit-learn estimator behind the saved model, refitted from its config and data."""
+    from sklearn.base import clone
+
+    from geostance.artifacts import load_model
+    from geostance.config import load_experiment
+    from geostance.experiment import build_estimator, load_data, load_gazetteer
+
+    saved = load_model(model_dir)
+    experiment = load_experiment(ROOT / "experiments" / f"{saved.metadata['experiment']}.toml")
+    gazetteer = load_gazetteer(experiment)
+    train = load_data(experiment, gazetteer).train
+    params = {k: v for k, v in saved.metadata["hyperparameters"].items() if k != "gazetteer"}
+    params = {k: tuple(v) if isinstance(v, list) else v for k, v in params.items()}
+    return clone(build_estimator(params, gazetteer)).fit(train[["text", "target"]], train["stance"])
+
+
+def throughput(model_dir: Path, estimator, sentences: list[str], work: Path) -> None:
     from geostance.artifacts import load_model
     from geostance.batch import TableWriter, classify_documents, read_documents
     from geostance.mentions import split_sentences
@@ -58,7 +80,6 @@ def throughput(model_dir: Path, sentences: list[str], work: Path) -> None:
     writer.close()
     end_to_end = time.perf_counter() - started
 
-    estimator = model.estimator
     pairs = pd.DataFrame(
         [
             (sentence, target)
@@ -70,7 +91,7 @@ def throughput(model_dir: Path, sentences: list[str], work: Path) -> None:
     )
     prepared = estimator.prepare(pairs)
     started = time.perf_counter()
-    estimator.pipeline_.predict(prepared)
+    estimator.pipeline_.predict_proba(prepared)
     bare = time.perf_counter() - started
     assert len(pairs) == mentions
     print(f"throughput: {documents} documents, 20000 sentences, {mentions} mentions")
@@ -78,33 +99,26 @@ def throughput(model_dir: Path, sentences: list[str], work: Path) -> None:
         f"  end to end (read, split, find, mask, classify, write CSV): {end_to_end:.2f} s, {20000 / end_to_end:,.0f} sentences/s, {mentions / end_to_end:,.0f} mentions/s"
     )
     print(
-        f"  bare pipeline.predict on pre-split, pre-masked mentions:    {bare:.2f} s, {20000 / bare:,.0f} sentences/s, {mentions / bare:,.0f} mentions/s"
+        f"  bare pipeline.predict_proba on pre-split, pre-masked mentions: {bare:.2f} s, {20000 / bare:,.0f} sentences/s, {mentions / bare:,.0f} mentions/s"
     )
-    print(f"  ratio end-to-end / bare throughput: {bare / end_to_end:.2f} (target >= 0.8)")
+    print(f"  ratio end-to-end / bare throughput: {bare / end_to_end:.2f}")
 
 
-def cold_start(model_dir: Path, work: Path, repeats: int = 7) -> None:
-    one = work / "one.csv"
-    one.write_text("text,target\nRussia failed again.,Russia\n")
-    geostance = [
-        sys.executable,
-        "-m",
-        "geostance.cli",
-        "predict",
-        "--model",
-        str(model_dir),
-        "--input",
-        str(one),
-        "--output",
-        "-",
-    ]
-    bare = [
-        sys.executable,
-        "-c",
-        "import sklearn, joblib, pandas as pd; "
-        f"m = joblib.load({str(model_dir / 'model.joblib')!r}); "
-        "print(m.predict(pd.DataFrame({'text': ['Russia failed again.'], 'target': ['Russia']})))",
-    ]
+def cold_start(model_dir: Path, pickle_file: Path, repeats: int = 7) -> None:
+    commands = {
+        "geostance classify (weights)": [
+            sys.executable, "-m", "geostance.cli", "classify", "--model", str(model_dir),
+            "Russia failed again.",
+        ],
+        'python -c "import sklearn"': [sys.executable, "-c", "import sklearn"],
+        "pickle: import, load, predict": [
+            sys.executable,
+            "-c",
+            "import joblib, pandas as pd; "
+            f"m = joblib.load({str(pickle_file)!r}); "
+            "m.predict_proba(pd.DataFrame({'text': ['Russia failed again.'], 'target': ['Russia']}))",
+        ],
+    }  # fmt: skip
 
     def median_seconds(command: list[str]) -> float:
         times = []
@@ -114,12 +128,21 @@ def cold_start(model_dir: Path, work: Path, repeats: int = 7) -> None:
             times.append(time.perf_counter() - started)
         return statistics.median(times)
 
-    median_seconds(bare)  # warm the file cache for both
-    ours, theirs = median_seconds(geostance), median_seconds(bare)
+    for command in commands.values():
+        median_seconds(command[:3])  # warm the file cache
+    seconds = {name: median_seconds(command) for name, command in commands.items()}
+    ours = seconds["geostance classify (weights)"]
+    print(f"cold start (median of {repeats}), load average {os.getloadavg()[0]:.2f}:")
+    for name, value in seconds.items():
+        print(f"  {name}: {value:.3f} s (geostance / this: {ours / value:.2f})")
+
+
+def model_size(model_dir: Path, pickle_file: Path) -> None:
+    folder = sum(p.stat().st_size for p in model_dir.iterdir())
     print(
-        f"cold start (median of {repeats}): geostance predict {ours:.3f} s, bare python -c {theirs:.3f} s"
+        f"model size: weights-only folder {folder / 2**20:.2f} MiB, pickle "
+        f"{pickle_file.stat().st_size / 2**20:.2f} MiB (ratio {folder / pickle_file.stat().st_size:.2f})"
     )
-    print(f"  ratio: {ours / theirs:.2f} (target <= 1.3)")
 
 
 def peak_memory(model_dir: Path, sentences: list[str], work: Path, sizes: list[int]) -> None:
@@ -175,9 +198,17 @@ def main() -> None:
     )
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        throughput(args.model, sentences, work)
-        cold_start(args.model, work)
+        import joblib
+
+        estimator = refit(args.model)
+        pickle_file = work / "model.joblib"
+        joblib.dump(estimator, pickle_file)
+        print(f"load average: {os.getloadavg()[0]:.2f}")
+        throughput(args.model, estimator, sentences, work)
+        cold_start(args.model, pickle_file)
+        model_size(args.model, pickle_file)
         peak_memory(args.model, sentences, work, args.sizes)
+        print(f"load average: {os.getloadavg()[0]:.2f}")
 
 
 if __name__ == "__main__":

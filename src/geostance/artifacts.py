@@ -186,6 +186,8 @@ def _to_arrays(model: LinearStance) -> tuple[dict, dict[str, np.ndarray]]:
                     "ngram_range": list(b.ngram_range),
                     "sublinear_tf": bool(b.sublinear_tf),
                     "token_pattern": b.token_pattern,
+                    "view": b.view,
+                    "window": int(b.window),
                 }
                 for b in value.blocks
             ],
@@ -229,6 +231,8 @@ def _from_arrays(config: dict, arrays: dict[str, np.ndarray]) -> LinearStance:
                     ngram_range=tuple(block["ngram_range"]),
                     sublinear_tf=bool(block["sublinear_tf"]),
                     token_pattern=str(block["token_pattern"]),
+                    view=str(block["view"]),
+                    window=int(block["window"]),
                     terms=terms,
                     idf=numeric(f"{key}.{i}.idf", np.float64),
                 )

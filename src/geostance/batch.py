@@ -10,9 +10,9 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections import deque
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from functools import partial
 from pathlib import Path
 
 import pandas as pd
@@ -184,14 +184,33 @@ def classify_documents(
     flight at once, so memory stays bounded. Every document is classified on its own, so the
     output does not depend on chunk size or jobs.
     """
-    task = partial(_classify_chunk, model.estimator, min_confidence, explain, summary)
+    options = (min_confidence, explain, summary)
     if jobs == 1:
-        yield from map(task, chunks)
+        yield from (_classify_chunk(model.estimator, *options, chunk) for chunk in chunks)
         return
-    from joblib import Parallel, delayed
+    from concurrent.futures import ProcessPoolExecutor
 
-    parallel = Parallel(n_jobs=jobs, return_as="generator", pre_dispatch="2*n_jobs")
-    yield from parallel(delayed(task)(chunk) for chunk in chunks)
+    # The model goes to each worker once, at start; chunks carry only documents. At most two
+    # chunks per worker are in flight, so memory stays bounded however long the input.
+    with ProcessPoolExecutor(jobs, initializer=_start_worker, initargs=(model.estimator,)) as pool:
+        pending: deque = deque()
+        for chunk in chunks:
+            pending.append(pool.submit(_classify_in_worker, *options, chunk))
+            if len(pending) >= 2 * jobs:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+
+
+_WORKER: dict = {}
+
+
+def _start_worker(estimator) -> None:
+    _WORKER["estimator"] = estimator
+
+
+def _classify_in_worker(*arguments):
+    return _classify_chunk(_WORKER["estimator"], *arguments)
 
 
 def _classify_chunk(

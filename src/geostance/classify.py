@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from geostance.errors import ModelError
-from geostance.linear import LABELS, predict_frame
+from geostance.linear import FEATURES, LABELS, predict_frame
 from geostance.mentions import OTHER_TOKEN, TARGET_TOKEN, split_sentences
 
 PROBABILITY_COLUMNS = [f"p_{label}" for label in LABELS]
@@ -45,7 +45,8 @@ def classify_mentions(
 
     min_confidence: a mention whose top probability is below it gets the stance "uncertain".
     explain: with k > 0, add an `explanation` column: the k n-grams that pushed each mention
-    most toward its predicted label, with their contributions.
+    most toward its predicted label, with their contributions; and, for a model with a clause
+    view, a `clause` column: the clause it read for that country.
     """
     gazetteer = getattr(estimator, "gazetteer", None)
     if gazetteer is None:
@@ -58,7 +59,7 @@ def classify_mentions(
     ]
     frame = pd.DataFrame(rows, columns=["document", "sentence", "text", "target"])
     if frame.empty:
-        return frame.reindex(columns=MENTION_COLUMNS + (["explanation"] if explain else []))
+        return frame.reindex(columns=MENTION_COLUMNS + explain_columns(estimator, explain))
     predicted = predict_frame(estimator, frame)
     frame["stance"] = predicted["stance"].to_numpy(dtype=object)
     for label in LABELS:
@@ -68,6 +69,9 @@ def classify_mentions(
         frame["explanation"] = [
             "; ".join(f"{readable_feature(n)} {v:+.3f}" for n, v in e) for e in explanations
         ]
+        clauses = estimator.clauses(frame)
+        if clauses is not None:
+            frame["clause"] = clauses
     if min_confidence is not None:
         frame.loc[predicted[list(LABELS)].max(axis=1).to_numpy() < min_confidence, "stance"] = (
             UNCERTAIN
@@ -91,6 +95,15 @@ def overall_stance(summary: pd.DataFrame) -> np.ndarray:
     out[against] = "against"
     out[favor & against] = MIXED
     return out
+
+
+def explain_columns(estimator, explain: int) -> list[str]:
+    """The columns --explain adds: `explanation`, and `clause` for a model with a clause view."""
+    if not explain:
+        return []
+    return ["explanation"] + (
+        ["clause"] if estimator.clauses(pd.DataFrame(columns=FEATURES)) is not None else []
+    )
 
 
 def summarise(mentions: pd.DataFrame) -> pd.DataFrame:
@@ -155,7 +168,8 @@ def classify_texts(
     mentions = classify_mentions(
         model.estimator, documents, min_confidence=min_confidence, explain=explain
     )
-    columns = ["target", "stance", *PROBABILITY_COLUMNS] + (["explanation"] if explain else [])
+    columns = ["target", "stance", *PROBABILITY_COLUMNS]
+    columns += [c for c in ("explanation", "clause") if c in mentions.columns]
     summary = summarise(mentions)
     results = []
     for document, text in enumerate(texts):
@@ -178,9 +192,11 @@ def classify_texts(
 
 
 def readable_feature(feature: str) -> str:
-    """`word__ztargetz failed` -> `[TARGET] failed`: a feature name an analyst can read."""
+    """`word__ztargetz failed` -> `[TARGET] failed`, `clause__ztargetz fired` ->
+    `clause:[TARGET] fired`: a feature name an analyst can read, with the view it came from
+    when it is not the whole sentence (word n-grams plain, char n-grams quoted)."""
     feature = feature.replace(TARGET_TOKEN, "[TARGET]").replace(OTHER_TOKEN, "[OTHER]")
     target, _, rest = feature.rpartition("::")
     kind, _, ngram = rest.partition("__")
-    shown = f"'{ngram}'" if kind == "char" else ngram
+    shown = {"word": ngram, "char": f"'{ngram}'"}.get(kind, f"{kind}:{ngram}")
     return f"{target}:{shown}" if target else shown

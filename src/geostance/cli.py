@@ -359,6 +359,8 @@ def _table(result) -> str:
                 f"    {m['target']:<16} {m['stance']:<9} "
                 f"favor {m['p_favor']:.2f}  against {m['p_against']:.2f}  neutral {m['p_neutral']:.2f}"
             )
+            if m.get("clause"):
+                lines.append(f"        clause read: {m['clause']}")
             if m.get("explanation"):
                 lines.append(f"        because: {m['explanation']}")
     if not result.summary:

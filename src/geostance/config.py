@@ -19,7 +19,7 @@ from geostance.model import StanceClassifier
 METRICS = ("macro_f1", "f_avg", "accuracy")
 # A name becomes models/NAME and reports/NAME: one plain path component, never "", "." or "..".
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
-MODEL_PARAMS = frozenset(StanceClassifier().get_params()) - {"gazetteer"}
+MODEL_PARAMS = frozenset(StanceClassifier().get_params()) - {"gazetteer", "memory"}
 
 
 @dataclass(frozen=True)
@@ -28,6 +28,9 @@ class DataConfig:
     train: tuple[str, ...] = ()  # labeled CSV files (format = "labeled")
     test: tuple[str, ...] = ()  # labeled CSV files scored once as the test evaluation
     test_split: str = ""  # rows whose `split` column equals this are the test evaluation
+    # Labeled files never trained on nor tuned on, scored as the "dev" evaluation: the
+    # real-style transfer estimate, and what the temperature is fitted on when CV's misleads.
+    dev: tuple[str, ...] = ()
     gazetteer: str = "data/countries.csv"  # alias -> country table; "" for none
     path: str = ""  # TweetEval root folder (format = "tweeteval")
     train_splits: tuple[str, ...] = ("train", "val")
@@ -42,6 +45,7 @@ class EvaluationConfig:
     jobs: int = 1
     learning_curve: tuple[float, ...] = (0.2, 0.4, 0.6, 0.8, 1.0)
     cross_target: tuple[str, ...] = ()  # targets to hold out one at a time
+    cross_style: bool = False  # hold out each source_style in turn (train on all the others)
     explain_examples: int = 3  # held-out predictions shown with their n-grams in the report
     calibrate: bool = True  # temperature-scale probabilities when out-of-fold ECE improves
 
@@ -170,7 +174,10 @@ def _check_evaluation(ev: EvaluationConfig, where: str) -> None:
         (ev.bootstrap >= 0, "bootstrap must be 0 (none) or more resamples"),
         (ev.jobs >= 1 or ev.jobs == -1, "jobs must be a positive number of processes, or -1"),
         (ev.explain_examples >= 0, "explain_examples must be 0 or more"),
-        (all(_fraction(f) for f in ev.learning_curve), "learning_curve fractions must be in (0, 1]"),
+        (
+            all(_fraction(f) for f in ev.learning_curve),
+            "learning_curve fractions must be in (0, 1]",
+        ),
     ]
     for ok, message in rules:
         if not ok:

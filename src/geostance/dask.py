@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from geostance.classify import MENTION_COLUMNS, classify_mentions
+from geostance.classify import MENTION_COLUMNS, classify_mentions, explain_columns
 
 try:
     import dask.dataframe as dd
@@ -41,7 +41,7 @@ def classify_dataframe(
     for column in (text_column, id_column):
         if column and column not in documents.columns:
             raise ValueError(f"no column {column!r} in the Dask DataFrame")
-    columns = MENTION_COLUMNS + (["explanation"] if explain else [])
+    columns = MENTION_COLUMNS + explain_columns(model.estimator, explain)
     meta = pd.DataFrame({c: pd.Series(dtype=_dtype(c)) for c in columns})
     return documents.map_partitions(
         _classify_partition,

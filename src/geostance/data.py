@@ -80,7 +80,9 @@ def text_lines(handle, name: str, limit: int = MAX_DOCUMENT_BYTES) -> Iterator[s
         if len(raw) > limit:
             raise DataError(too_long(f"{name}:{number}", limit))
         if b"\x00" in raw:
-            raise DataError(f"{name}: binary data, not text (NUL byte at offset {offset + raw.index(0)})")
+            raise DataError(
+                f"{name}: binary data, not text (NUL byte at offset {offset + raw.index(0)})"
+            )
         try:
             text = raw.decode("utf-8-sig" if offset == 0 else "utf-8")
         except UnicodeDecodeError as exc:
@@ -244,6 +246,14 @@ def _read_lines(path: Path) -> list[str]:
         raise DataError(f"{path}: cannot read ({exc.strerror})") from None
 
 
+def groups(frame: pd.DataFrame) -> pd.Series:
+    """The unit rows are split and resampled by: a contrast pair (`pair_id`) where the row has
+    one, else its sentence, so no near-copy of a test sentence is ever trained on."""
+    if "pair_id" not in frame.columns:
+        return frame["sentence_id"]
+    return frame["pair_id"].where(frame["pair_id"].fillna("") != "", frame["sentence_id"])
+
+
 def file_digest(path: str | Path) -> str:
     """SHA-256 of a file's bytes, hex."""
     digest = hashlib.sha256()
@@ -274,6 +284,16 @@ def describe(frame: pd.DataFrame) -> str:
     frame = frame.replace({c: {"": "none"} for c in ("register", "hard_case")})
     sentences = frame["sentence_id"].nunique()
     out = [f"{len(frame)} rows, {sentences} sentences, {frame['target'].nunique()} targets.", ""]
+    if "file" in frame.columns:
+        out += (
+            [
+                "Shape per file (words per sentence; share of sentences naming 2+ countries, and",
+                "of those, the share with different stances toward them; label shares of rows):",
+                "",
+            ]
+            + shape_table(frame)
+            + [""]
+        )
     for column in ("target", "register", "hard_case", "split", "source"):
         if column in frame.columns:
             out += table(column) + [""]
@@ -281,6 +301,39 @@ def describe(frame: pd.DataFrame) -> str:
         out += ["Rows per target and register, as favor / against / neutral:", ""]
         out += target_by_register(frame) + [""]
     return "\n".join(out).rstrip() + "\n"
+
+
+def shape_table(frame: pd.DataFrame) -> list[str]:
+    """Per file and in all: how long sentences run, how often they name several countries and
+    judge them differently, and the label mix; real commentary runs long and mixed."""
+
+    def shape(rows: pd.DataFrame) -> list[str]:
+        per_sentence = rows.groupby("sentence_id", sort=False)
+        words = per_sentence["text"].first().str.split().str.len()
+        targets = per_sentence["target"].nunique()
+        stances = per_sentence["stance"].nunique()
+        multi = targets >= 2
+        shares = rows["stance"].value_counts(normalize=True)
+        return [
+            str(len(words)),
+            str(len(rows)),
+            f"{words.median():.0f}",
+            f"{words.quantile(0.9):.0f}",
+            f"{multi.mean():.0%}",
+            f"{(stances[multi] > 1).mean():.0%}" if multi.any() else "-",
+            *(f"{shares.get(label, 0):.0%}" for label in LABELS),
+            str(rows["target"].nunique()),
+        ]
+
+    head = (
+        "| file | sentences | rows | median words | p90 words | 2+ countries | different "
+        "stances | favor | against | neutral | countries |"
+    )
+    lines = [head, "|---" * 11 + "|"]
+    for name, rows in frame.groupby("file", sort=False):
+        lines.append(f"| {Path(name).name} | " + " | ".join(shape(rows)) + " |")
+    lines.append("| **all** | " + " | ".join(shape(frame)) + " |")
+    return lines
 
 
 def target_by_register(frame: pd.DataFrame, top: int = 6) -> list[str]:

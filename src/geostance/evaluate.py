@@ -10,15 +10,16 @@ Metrics (all from one confusion matrix, so point estimates and bootstrap agree):
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 
 import numpy as np
 import pandas as pd
 from joblib import Parallel, delayed
 from sklearn.base import clone
-from sklearn.metrics import make_scorer
 from sklearn.model_selection import StratifiedGroupKFold
 
+from geostance.data import groups
 from geostance.linear import FEATURES, LABELS, predict_frame, scale_temperature
 
 
@@ -49,9 +50,12 @@ def _headline(matrix: np.ndarray) -> dict[str, float]:
     }
 
 
-def scorer(metric: str):
-    """A scikit-learn scorer computing `metric` exactly as `score` does (for GridSearchCV)."""
-    return make_scorer(lambda y_true, y_pred: _headline(confusion(y_true, y_pred))[metric])
+def fold_scores(predictions: pd.DataFrame, metric: str) -> list[float]:
+    """`metric` of each CV fold's out-of-fold predictions (what a search averages)."""
+    return [
+        _headline(confusion(part["stance"], part["predicted"]))[metric]
+        for _, part in predictions.groupby(["repeat", "fold"])
+    ]
 
 
 def score(
@@ -141,25 +145,62 @@ def strata_of(data: pd.DataFrame) -> dict[str, pd.Series]:
 def out_of_fold(
     estimator, data: pd.DataFrame, *, folds: int, repeats: int, seed: int, jobs: int = 1
 ) -> pd.DataFrame:
-    """Out-of-fold predictions of repeated stratified K-fold grouped by sentence.
+    """Out-of-fold predictions of repeated stratified K-fold grouped by sentence (or pair).
 
     Rows of one sentence never straddle train and test. Returns `data` stacked once per repeat
     with columns `repeat`, `fold`, the label probabilities and `predicted`.
     """
-    n_sentences = data["sentence_id"].nunique()
-    if n_sentences < folds:
-        raise ValueError(f"{folds}-fold CV needs at least {folds} sentences, got {n_sentences}")
+    return cross_fit(estimator, data, folds=folds, repeats=repeats, seed=seed, jobs=jobs)[0]
+
+
+def cross_fit(
+    estimator,
+    data: pd.DataFrame,
+    *,
+    folds: int,
+    repeats: int,
+    seed: int,
+    jobs: int = 1,
+    held_out: Mapping[str, pd.DataFrame] | None = None,
+) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
+    """`out_of_fold`, plus each `held_out` set predicted by the mean probabilities of the fold
+    models: a transfer score for a candidate without refitting it on all rows."""
+    units = groups(data)
+    if units.nunique() < folds:
+        raise ValueError(f"{folds}-fold CV needs at least {folds} sentences, got {units.nunique()}")
+    held_out = dict(held_out or {})
     tasks = []
     for repeat in range(repeats):
-        splitter = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed + repeat)
-        splits = splitter.split(data, data["stance"], groups=data["sentence_id"])
-        for fold, (train, test) in enumerate(splits):
+        for fold, (train, test) in enumerate(cv_splits(data, folds, seed + repeat)):
             tasks.append((repeat, fold, data.iloc[train], data.iloc[test]))
-    outputs = Parallel(n_jobs=jobs)(delayed(holdout)(estimator, tr, te) for *_, tr, te in tasks)
-    return pd.concat(
-        out.assign(repeat=repeat, fold=fold)
-        for (repeat, fold, *_), out in zip(tasks, outputs, strict=True)
+    outputs = Parallel(n_jobs=jobs)(
+        delayed(_fit_and_predict)(estimator, tr, te, held_out) for *_, tr, te in tasks
     )
+    oof = pd.concat(
+        out.assign(repeat=repeat, fold=fold)
+        for (repeat, fold, *_), (out, _) in zip(tasks, outputs, strict=True)
+    )
+    averaged = {}
+    for key, rows in held_out.items():
+        proba = np.mean([extra[key] for _, extra in outputs], axis=0)
+        averaged[key] = rows.assign(
+            **{label: proba[:, i] for i, label in enumerate(LABELS)},
+            predicted=np.array(LABELS, dtype=object)[proba.argmax(axis=1)],
+        )
+    return oof, averaged
+
+
+def _fit_and_predict(estimator, train, test, held_out):
+    model = clone(estimator).fit(train[FEATURES], train["stance"])
+    extra = {k: predict_frame(model, rows)[list(LABELS)].to_numpy() for k, rows in held_out.items()}
+    return with_predictions(model, test), extra
+
+
+def cv_splits(data: pd.DataFrame, folds: int, seed: int) -> list:
+    """The grouped, stratified folds every CV here uses: the search's folds and the first CV
+    repeat's are the same, so features fitted for one are reused by the other."""
+    splitter = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed)
+    return list(splitter.split(data, data["stance"], groups=groups(data)))
 
 
 def score_predictions(predictions: pd.DataFrame, *, n_boot: int, seed: int) -> dict:
@@ -167,7 +208,7 @@ def score_predictions(predictions: pd.DataFrame, *, n_boot: int, seed: int) -> d
     result = score(
         predictions["stance"],
         predictions["predicted"],
-        groups=predictions["sentence_id"],
+        groups=groups(predictions),
         strata=strata_of(predictions),
         n_boot=n_boot,
         seed=seed,
@@ -185,18 +226,19 @@ def score_predictions(predictions: pd.DataFrame, *, n_boot: int, seed: int) -> d
     return result
 
 
-def leave_target_out(
-    estimator, data: pd.DataFrame, targets: Iterable[str], *, jobs: int = 1
+def leave_one_out(
+    estimator, data: pd.DataFrame, column: str, values: Iterable[str], *, jobs: int = 1
 ) -> dict[str, dict]:
-    """For each target: train without any of its rows, score on its rows (cross-country check)."""
-    targets = [t for t in targets if (data["target"] == t).any()]
+    """For each value of `column` (a target, a source style): train without any of its rows,
+    score on its rows. Does what a model learned transfer to what it never saw?"""
+    values = [v for v in values if (data[column] == v).any()]
     outputs = Parallel(n_jobs=jobs)(
-        delayed(holdout)(estimator, data[data["target"] != t], data[data["target"] == t])
-        for t in targets
+        delayed(holdout)(estimator, data[data[column] != v], data[data[column] == v])
+        for v in values
     )
     return {
-        t: {**_headline(confusion(out["stance"], out["predicted"])), "n": int(len(out))}
-        for t, out in zip(targets, outputs, strict=True)
+        v: {**_headline(confusion(out["stance"], out["predicted"])), "n": int(len(out))}
+        for v, out in zip(values, outputs, strict=True)
     }
 
 
@@ -210,17 +252,18 @@ def learning_curve(
     jobs: int = 1,
 ) -> list[dict]:
     """Grouped K-fold scores when each training fold keeps only a share of its sentences."""
-    splitter = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed)
-    splits = list(splitter.split(data, data["stance"], groups=data["sentence_id"]))
+    splits = cv_splits(data, folds, seed)
     rng = np.random.default_rng(seed)
     curve = []
     for fraction in fractions:
         tasks = []
         for train, test in splits:
             train_rows = data.iloc[train]
-            sentences = train_rows["sentence_id"].unique()
-            keep = rng.choice(sentences, max(2, round(fraction * len(sentences))), replace=False)
-            tasks.append((train_rows[train_rows["sentence_id"].isin(keep)], data.iloc[test]))
+            units = groups(train_rows)
+            kept = rng.choice(
+                units.unique(), max(2, round(fraction * units.nunique())), replace=False
+            )
+            tasks.append((train_rows[units.isin(kept)], data.iloc[test]))
         outputs = Parallel(n_jobs=jobs)(delayed(holdout)(estimator, tr, te) for tr, te in tasks)
         pooled = pd.concat(outputs)
         curve.append(
@@ -310,9 +353,9 @@ def choose_temperature(predictions: pd.DataFrame, seed: int) -> dict:
     Cross-fitted: sentences are split in two halves; a temperature fitted on one half is scored
     on the other, so the before/after figures are not measured on the rows that chose them.
     """
-    sentences = predictions["sentence_id"].unique()
-    half = set(np.random.default_rng(seed).permutation(sentences)[: len(sentences) // 2])
-    in_a = predictions["sentence_id"].isin(half).to_numpy()
+    units = groups(predictions)
+    shuffled = np.random.default_rng(seed).permutation(units.unique())
+    in_a = units.isin(set(shuffled[: len(shuffled) // 2])).to_numpy()
     before = {"brier": 0.0, "ece": 0.0}
     after = {"brier": 0.0, "ece": 0.0}
     for fit_rows, score_rows in ((in_a, ~in_a), (~in_a, in_a)):
@@ -335,3 +378,38 @@ def choose_temperature(predictions: pd.DataFrame, seed: int) -> dict:
         "before": before,
         "after": after,
     }
+
+
+def cue_audit(top: Mapping[str, list[tuple[str, float]]]) -> dict[str, dict]:
+    """Per label, the share of its top positive weights held by n-grams that carry no
+    evaluation: only stop words, the [TARGET]/[OTHER] placeholders (or, for character n-grams,
+    pieces of them) and punctuation. A high share means the model learned sentence skeletons.
+    """
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+    from geostance.mentions import OTHER_TOKEN, TARGET_TOKEN
+
+    def skeletal(feature: str) -> bool:
+        kind, _, ngram = feature.rpartition("::")[2].partition("__")
+        tokens = re.findall(r"[a-z0-9']+", ngram.lower())
+        for token in tokens:
+            placeholder = token in (TARGET_TOKEN, OTHER_TOKEN) or (
+                kind == "char"
+                and len(token) >= 3
+                and (token in TARGET_TOKEN or token in OTHER_TOKEN)
+            )
+            if not (placeholder or token in ENGLISH_STOP_WORDS):
+                return False
+        return True
+
+    audit = {}
+    for label, features in top.items():
+        positive = [name for name, weight in features if weight > 0]
+        flagged = [name for name in positive if skeletal(name)]
+        audit[label] = {
+            "top": len(positive),
+            "skeletal": len(flagged),
+            "share": len(flagged) / len(positive) if positive else 0.0,
+            "examples": flagged[:8],
+        }
+    return audit

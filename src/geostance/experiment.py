@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import dataclasses
-import math
 import os
 import platform
+import tempfile
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from itertools import product
 from pathlib import Path
+from typing import NamedTuple
 
+import numpy as np
 import pandas as pd
 from sklearn.base import clone
 from sklearn.dummy import DummyClassifier
-from sklearn.model_selection import GridSearchCV, StratifiedGroupKFold
-from threadpoolctl import threadpool_limits
 
 from geostance import evaluate
 from geostance.artifacts import json_ready, write_model
@@ -32,13 +33,20 @@ def load_gazetteer(experiment: Experiment) -> Gazetteer | None:
     return Gazetteer.from_csv(experiment.data.gazetteer) if experiment.data.gazetteer else None
 
 
+class Data(NamedTuple):
+    train: pd.DataFrame
+    test: pd.DataFrame | None  # scored once, never fitted or tuned on
+    dev: pd.DataFrame | None  # the real-style transfer estimate, never fitted on
+    files: list[dict]  # every file read, with SHA-256 and row count
+
+
 def load_data(
     experiment: Experiment, gazetteer: Gazetteer | None, files: tuple[str, ...] | None = None
-) -> tuple[pd.DataFrame, pd.DataFrame | None, list[dict]]:
-    """Training rows, test rows (or None) and the files read, each with SHA-256 and row count.
+) -> Data:
+    """Training, test and dev rows, and the files read.
 
-    `files` replaces the config's training files (a variant trained on other data); the test
-    split's sentences are excluded from training whatever the files.
+    `files` replaces the config's training files (a variant trained on other data); test and
+    dev sentences are excluded from training whatever the files.
     """
     config = experiment.data
     if config.format == "tweeteval":
@@ -48,7 +56,7 @@ def load_data(
         read = sorted(root.glob("*/*_*.txt"))
         splits = set(config.train_splits) | set(config.test_splits)
         read = [p for p in read if p.name.split("_")[0] in splits]
-        return train, test, [_describe(p) for p in read]
+        return Data(train, test, None, [_describe(p) for p in read])
     countries = gazetteer.countries if gazetteer is not None else None
     train_files = files if files is not None else config.train
     train = read_labeled(train_files, countries)
@@ -63,14 +71,19 @@ def load_data(
         test, train = train[held_out], train[~held_out]
         if test.empty:
             raise DataError(f"no row has split = {config.test_split!r}")
-    if config.test:
-        extra = read_labeled(config.test, countries)
-        described += [_describe(p, extra) for p in config.test]
-        test = extra if test is None else pd.concat([test, extra], ignore_index=True)
-        train = train[~train["sentence_id"].isin(extra["sentence_id"])]
+    extra = {}
+    for kind, paths in (("test", config.test), ("dev", config.dev)):
+        if paths:
+            extra[kind] = read_labeled(paths, countries)
+            described += [_describe(p, extra[kind]) for p in paths]
+            train = train[~train["sentence_id"].isin(extra[kind]["sentence_id"])]
+    if "test" in extra:
+        test = (
+            extra["test"] if test is None else pd.concat([test, extra["test"]], ignore_index=True)
+        )
     if config.gazetteer:
         described.append(_describe(config.gazetteer))
-    return train.reset_index(drop=True), test, described
+    return Data(train.reset_index(drop=True), test, extra.get("dev"), described)
 
 
 def _describe(path, frame: pd.DataFrame | None = None) -> dict:
@@ -83,49 +96,79 @@ def build_estimator(params: dict, gazetteer: Gazetteer | None) -> StanceClassifi
     return StanceClassifier(gazetteer=gazetteer, **params)
 
 
-def grid_search(estimator, train: pd.DataFrame, experiment: Experiment) -> tuple[object, dict]:
-    """Choose parameters by grouped, stratified CV on the training rows only."""
-    search = experiment.search
-    cv = StratifiedGroupKFold(n_splits=search.folds, shuffle=True, random_state=experiment.seed)
-    grid = GridSearchCV(
-        estimator,
-        {name: list(values) for name, values in search.grid.items()},
-        scoring=evaluate.scorer(search.metric),
-        cv=cv,
-        n_jobs=experiment.evaluation.jobs,
-        refit=False,
-    )
-    grid.fit(train[FEATURES], train["stance"], groups=train["sentence_id"])
-    candidates = [
-        {"params": params, "mean": float(mean), "std": float(std)}
-        for params, mean, std in zip(
-            grid.cv_results_["params"],
-            grid.cv_results_["mean_test_score"],
-            grid.cv_results_["std_test_score"],
-            strict=True,
+def grid_search(
+    estimator,
+    train: pd.DataFrame,
+    experiment: Experiment,
+    log: Callable[[str], None],
+    held_out: dict[str, pd.DataFrame],
+) -> tuple[object, dict, pd.DataFrame]:
+    """Choose parameters by grouped, stratified CV on the training rows only.
+
+    Returns the chosen estimator, the search record, and the chosen candidate's out-of-fold
+    predictions (the CV evaluation, when it uses the same folds: nothing is fitted twice).
+    Each candidate is also scored on the held-out sets by its fold models' mean probabilities,
+    so a choice that wins CV but loses transfer is visible; the choice stays CV's alone.
+    """
+    search, jobs = experiment.search, experiment.evaluation.jobs
+    names = list(search.grid)
+    grid = [dict(zip(names, values, strict=True)) for values in product(*search.grid.values())]
+    candidates, predictions = [], []
+    for i, params in enumerate(grid, start=1):
+        log(f"search: candidate {i}/{len(grid)} {params}, {search.folds} folds")
+        oof, transfer = evaluate.cross_fit(
+            clone(estimator).set_params(**params),
+            train,
+            folds=search.folds,
+            repeats=1,
+            seed=experiment.seed,
+            jobs=jobs,
+            held_out=held_out,
         )
-    ]
+        scores = evaluate.fold_scores(oof, search.metric)
+        candidates.append(
+            {"params": params, "mean": float(np.mean(scores)), "std": float(np.std(scores))}
+            | {key: _transfer_score(rows) for key, rows in transfer.items()}
+        )
+        predictions.append(oof)
     best = max(candidates, key=lambda c: c["mean"])
-    chosen_params = best["params"]
+    chosen = best
     if search.prefer_small:
-        # Breiman's one-standard-error rule: the most regularised candidate that is not
-        # measurably worse than the best generalises better than the luckiest fold winner.
+        # Breiman's one-standard-error rule: the simplest candidate that is not measurably
+        # worse than the best generalises better than the luckiest fold winner.
         threshold = best["mean"] - best["std"] / search.folds**0.5
         near = [c for c in candidates if c["mean"] >= threshold]
-        chosen_params = min(near, key=lambda c: (c["params"][search.prefer_small], -c["mean"]))[
-            "params"
-        ]
-    return clone(estimator).set_params(**chosen_params), {
-        "metric": search.metric,
-        "folds": search.folds,
-        "rule": f"one standard error, smallest {search.prefer_small}"
-        if search.prefer_small
-        else "best mean",
-        "best_params": best["params"],
-        "best_score": best["mean"],
-        "chosen_params": chosen_params,
-        "candidates": candidates,
+        chosen = min(
+            near, key=lambda c: (_simplicity(c["params"][search.prefer_small]), -c["mean"])
+        )
+    return (
+        clone(estimator).set_params(**chosen["params"]),
+        {
+            "metric": search.metric,
+            "folds": search.folds,
+            "rule": f"one standard error, smallest {search.prefer_small}"
+            if search.prefer_small
+            else "best mean",
+            "best_params": best["params"],
+            "best_score": best["mean"],
+            "chosen_params": chosen["params"],
+            "candidates": candidates,
+        },
+        predictions[candidates.index(chosen)],
+    )
+
+
+def _transfer_score(predictions: pd.DataFrame) -> dict:
+    scored = evaluate.score_predictions(predictions, n_boot=0, seed=0)
+    return {
+        "macro_f1": scored["macro_f1"],
+        "per_hard_case": {c: s["macro_f1"] for c, s in scored.get("per_hard_case", {}).items()},
     }
+
+
+def _simplicity(value) -> float:
+    """How complex a parameter value is: C by its size, a list of views by its length."""
+    return len(value) if isinstance(value, tuple | list) else value
 
 
 def run_experiment(
@@ -147,15 +190,15 @@ def run_experiment(
     check_folder(model_dir, "model", "model folder")
     check_folder(report_dir, "report", "report folder")
     stages = _Stages(log)
-    # One BLAS thread: scipy's L-BFGS-B makes many tiny BLAS calls, and OpenBLAS threads
-    # fighting over them made one logistic-regression fit several times slower.
-    with experiment_lock(models_dir, experiment.name), threadpool_limits(1, user_api="blas"):
+    with experiment_lock(models_dir, experiment.name):
         results, final, metadata = _train(experiment, stages)
         from geostance.report import model_card, write_report
 
         stages(f"writing {model_dir} and {report_dir}")
         with publish({model_dir: "model", report_dir: "report"}) as staged:
-            write_model(staged[model_dir], final.to_linear(), metadata, model_card(results, metadata))
+            write_model(
+                staged[model_dir], final.to_linear(), metadata, model_card(results, metadata)
+            )
             write_report(staged[report_dir], results)
     return results
 
@@ -174,10 +217,10 @@ class _Stages:
 def _train(experiment: Experiment, log: Callable[[str], None]) -> tuple[dict, object, dict]:
     """Everything but the writing: (results, final estimator, model metadata)."""
     gazetteer = load_gazetteer(experiment)
-    train, test, files = load_data(experiment, gazetteer)
+    train, test, dev, files = load_data(experiment, gazetteer)
     ev, seed = experiment.evaluation, experiment.seed
     variant_data = {
-        v.name: load_data(experiment, gazetteer, v.train)[0] if v.train else train
+        v.name: load_data(experiment, gazetteer, v.train).train if v.train else train
         for v in experiment.variants
     }
     unknown_targets = set(ev.cross_target) - set(train["target"])
@@ -186,85 +229,70 @@ def _train(experiment: Experiment, log: Callable[[str], None]) -> tuple[dict, ob
     log(
         f"data: {len(train)} training rows"
         + (f", {len(test)} test rows" if test is not None else "")
+        + (f", {len(dev)} dev rows" if dev is not None else "")
     )
-
-    try:
-        estimator = build_estimator(experiment.model, gazetteer)
-        results: dict = {"experiment": experiment.name}
-        if experiment.search:
-            log(
-                f"search: {math.prod(len(v) for v in experiment.search.grid.values())} candidates x {experiment.search.folds} folds"
-            )
-            estimator, results["search"] = grid_search(estimator, train, experiment)
-            log(f"search chose {results['search']['chosen_params']}")
-        cv_options = {"folds": ev.folds, "repeats": ev.repeats, "seed": seed, "jobs": ev.jobs}
-        log(f"cross-validation: {ev.repeats} x {ev.folds} folds grouped by sentence")
-        oof = evaluate.out_of_fold(estimator, train, **cv_options)
-        results["evaluations"] = {
-            "cv": evaluate.score_predictions(oof, n_boot=ev.bootstrap, seed=seed)
-        }
-        if ev.calibrate:
-            results["temperature"] = evaluate.choose_temperature(oof, seed)
-            estimator = clone(estimator).set_params(
-                temperature=results["temperature"]["temperature"]
-            )
-        if test is not None:
-            results["evaluations"]["test"] = evaluate.score_predictions(
-                evaluate.holdout(estimator, train, test), n_boot=ev.bootstrap, seed=seed
-            )
-        results["variants"] = {}
-        for variant in experiment.variants:
-            log(f"variant: {variant.name}")
-            candidate = (
-                DummyClassifier(strategy="most_frequent")
-                if variant.majority
-                else clone(estimator).set_params(**variant.model)
-            )
-            rows = variant_data[variant.name]
-            scores = {
-                "cv": evaluate.score_predictions(
-                    evaluate.out_of_fold(candidate, rows, **cv_options),
-                    n_boot=ev.bootstrap,
-                    seed=seed,
+    held_out = {"test": test, "dev": dev}
+    held_out = {k: v for k, v in held_out.items() if v is not None}
+    # Fitted TF-IDF features are cached by their training rows for this run only: the search,
+    # the first CV repeat and the final fits share folds, so each is vectorized once.
+    with tempfile.TemporaryDirectory(prefix="geostance-features-") as cache:
+        try:
+            estimator = build_estimator(experiment.model, gazetteer).set_params(memory=cache)
+            results: dict = {"experiment": experiment.name}
+            oof = None
+            cv_options = {"folds": ev.folds, "repeats": ev.repeats, "seed": seed, "jobs": ev.jobs}
+            if experiment.search:
+                estimator, results["search"], oof = grid_search(
+                    estimator, train, experiment, log, held_out
                 )
+                log(f"search chose {results['search']['chosen_params']}")
+                if (ev.repeats, ev.folds) != (1, experiment.search.folds):
+                    oof = None  # the evaluation asks for other folds than the search used
+            if oof is None:
+                log(f"cross-validation: {ev.repeats} x {ev.folds} folds grouped by sentence")
+                oof = evaluate.out_of_fold(estimator, train, **cv_options)
+            results["evaluations"] = {
+                "cv": evaluate.score_predictions(oof, n_boot=ev.bootstrap, seed=seed)
             }
-            if test is not None:
-                scores["test"] = evaluate.score_predictions(
-                    evaluate.holdout(candidate, rows, test), n_boot=ev.bootstrap, seed=seed
+            log("final fit on all training rows")
+            started = time.perf_counter()
+            final = clone(estimator).fit(train[FEATURES], train["stance"])
+            fit_seconds = time.perf_counter() - started
+            if ev.calibrate:
+                results["temperature"] = _temperature(oof, final, dev, seed)
+                final.set_params(temperature=results["temperature"]["temperature"])
+                estimator.set_params(temperature=results["temperature"]["temperature"])
+            for key, rows in held_out.items():
+                predictions = evaluate.with_predictions(final, rows)
+                results["evaluations"][key] = evaluate.score_predictions(
+                    predictions, n_boot=ev.bootstrap, seed=seed
                 )
-            results["variants"][variant.name] = {"n_train": int(len(rows)), **scores}
-        if ev.learning_curve:
-            log("learning curve")
-            results["learning_curve"] = evaluate.learning_curve(
-                estimator,
-                train,
-                fractions=ev.learning_curve,
-                folds=ev.folds,
-                seed=seed,
-                jobs=ev.jobs,
+            # The cache served the shared folds; the studies below fit on new subsets only.
+            estimator.set_params(memory=None)
+            results["variants"] = _variants(
+                experiment, estimator, variant_data, held_out, cv_options, log
             )
-        if ev.cross_target:
-            log("cross-target check")
-            results["cross_target"] = evaluate.leave_target_out(
-                estimator, train, ev.cross_target, jobs=ev.jobs
+            _studies(experiment, estimator, train, results, log)
+            results["timing"] = _timing(final, fit_seconds, train, test)
+            linear = final.set_params(memory=None).to_linear()
+            results["top_features"] = linear.top_features(15)
+            results["cue_audit"] = evaluate.cue_audit(linear.top_features(50))
+            results["explained"] = _explained(
+                final, test if test is not None else train, ev.explain_examples
             )
-        log("final fit on all training rows")
-        started = time.perf_counter()
-        final = clone(estimator).fit(train[FEATURES], train["stance"])
-        results["timing"] = _timing(final, time.perf_counter() - started, train, test)
-        results["top_features"] = final.to_linear().top_features(15)
-        results["explained"] = _explained(
-            final, test if test is not None else train, ev.explain_examples
-        )
-        results["errors"] = evaluate.confident_errors(oof[oof["repeat"] == 0], 10)
-    except ValueError as exc:
-        # scikit-learn's parameter validation speaks of bad config values, not bugs.
-        raise ConfigError(f"{experiment.name}: {exc}") from None
+            results["errors"] = evaluate.confident_errors(oof[oof["repeat"] == 0], 10)
+            if dev is not None:
+                dev_predictions = evaluate.with_predictions(final, dev)
+                results["dev_errors"] = evaluate.confident_errors(dev_predictions, 10)
+        except ValueError as exc:
+            # scikit-learn's parameter validation speaks of bad config values, not bugs.
+            raise ConfigError(f"{experiment.name}: {exc}") from None
     results["data"] = {
         "files": files,
         "train_rows": int(len(train)),
         "train_sentences": int(train["sentence_id"].nunique()),
         "test_rows": int(len(test)) if test is not None else 0,
+        "dev_rows": int(len(dev)) if dev is not None else 0,
         "counts": _counts(train, test),
     }
     results["model"] = {"params": _params(final), "config": experiment.to_dict()}
@@ -288,8 +316,83 @@ def _train(experiment: Experiment, log: Callable[[str], None]) -> tuple[dict, ob
     return results, final, metadata
 
 
+def _temperature(oof: pd.DataFrame, final, dev: pd.DataFrame | None, seed: int) -> dict:
+    """The temperature the saved model uses: from CV's out-of-fold predictions, unless the dev
+    set (real-style text) is worse calibrated under it than CV is; then cross-fitted on dev."""
+    chosen = evaluate.choose_temperature(oof, seed)
+    chosen["source"] = "cv"
+    if dev is None:
+        return chosen
+    raw = evaluate.with_predictions(final.set_params(temperature=1.0), dev)
+    under_cv = evaluate.calibration(
+        dev["stance"], evaluate.with_temperature(raw, chosen["temperature"])
+    )
+    cv_ece = (chosen["after"] if chosen["applied"] else chosen["before"])["ece"]
+    on_dev = evaluate.choose_temperature(raw, seed)
+    chosen["dev"] = {"ece_under_cv_temperature": under_cv["ece"], "cv_ece": cv_ece, **on_dev}
+    chosen["dev"]["cross_fitted"] = under_cv
+    if under_cv["ece"] > cv_ece and on_dev["applied"]:
+        chosen.update(temperature=on_dev["temperature"], applied=True, source="dev")
+        chosen["dev"]["cross_fitted"] = {**under_cv, **on_dev["after"]}
+    return chosen
+
+
+def _variants(experiment, estimator, variant_data, held_out, cv_options, log) -> dict:
+    """Comparison models, evaluated as the model is: CV, and every held-out set."""
+    ev, out = experiment.evaluation, {}
+    for variant in experiment.variants:
+        log(f"variant: {variant.name}")
+        candidate = (
+            DummyClassifier(strategy="most_frequent")
+            if variant.majority
+            else clone(estimator).set_params(**variant.model)
+        )
+        rows = variant_data[variant.name]
+        scores = {
+            "cv": evaluate.score_predictions(
+                evaluate.out_of_fold(candidate, rows, **cv_options),
+                n_boot=ev.bootstrap,
+                seed=experiment.seed,
+            )
+        }
+        fitted = clone(candidate).fit(rows[FEATURES], rows["stance"])
+        for key, held in held_out.items():
+            scores[key] = evaluate.score_predictions(
+                evaluate.with_predictions(fitted, held), n_boot=ev.bootstrap, seed=experiment.seed
+            )
+        out[variant.name] = {"n_train": int(len(rows)), **scores}
+    return out
+
+
+def _studies(experiment, estimator, train: pd.DataFrame, results: dict, log) -> None:
+    """The heavier questions a config may ask: learning curve, and transfer to a country or a
+    source style never seen in training."""
+    ev = experiment.evaluation
+    if ev.learning_curve:
+        log("learning curve")
+        results["learning_curve"] = evaluate.learning_curve(
+            estimator,
+            train,
+            fractions=ev.learning_curve,
+            folds=ev.folds,
+            seed=experiment.seed,
+            jobs=ev.jobs,
+        )
+    if ev.cross_target:
+        log("cross-target check")
+        results["cross_target"] = evaluate.leave_one_out(
+            estimator, train, "target", ev.cross_target, jobs=ev.jobs
+        )
+    if ev.cross_style and "source_style" in train.columns:
+        styles = sorted(s for s in train["source_style"].unique() if s)
+        log(f"cross-style check: {len(styles)} source styles")
+        results["cross_style"] = evaluate.leave_one_out(
+            estimator, train, "source_style", styles, jobs=ev.jobs
+        )
+
+
 def _params(estimator) -> dict:
-    params = {k: v for k, v in estimator.get_params().items() if k != "gazetteer"}
+    params = {k: v for k, v in estimator.get_params().items() if k not in ("gazetteer", "memory")}
     gazetteer = getattr(estimator, "gazetteer", None)
     if gazetteer is not None:
         params["gazetteer"] = {"aliases": len(gazetteer.aliases), "sha256": gazetteer.digest}

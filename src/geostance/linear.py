@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from geostance.mentions import Gazetteer
+from geostance.mentions import OTHER_TOKEN, TARGET_TOKEN, Gazetteer, view_text
 
 LABELS = ("favor", "against", "neutral")
 FEATURES = ["text", "target"]
@@ -30,13 +30,15 @@ _WHITE_SPACES = re.compile(r"\s\s+")
 class TfidfBlock:
     """One fitted TfidfVectorizer (lowercase, sublinear tf optional, idf, l2 norm)."""
 
-    name: str  # "word" or "char": the prefix of its feature names
+    name: str  # "word", "char" or a view's name: the prefix of its feature names
     analyzer: str  # "word" or "char_wb"
     ngram_range: tuple[int, int]
     sublinear_tf: bool
     token_pattern: str
     terms: np.ndarray  # the n-gram of each column
     idf: np.ndarray
+    view: str = "sentence"  # the part of the masked sentence it reads (mentions.view_text)
+    window: int = 0  # words around a mention, for the window views
 
     def __post_init__(self):
         if self.analyzer not in ANALYZERS:
@@ -97,7 +99,10 @@ class LinearLayer:
 
     def features(self, inputs: pd.DataFrame) -> sp.csr_matrix:
         texts = inputs["text"].tolist()
-        shared = sp.hstack([b.transform(texts) for b in self.blocks]).tocsr()
+        views = {
+            (b.view, b.window): [view_text(t, b.view, b.window) for t in texts] for b in self.blocks
+        }
+        shared = sp.hstack([b.transform(views[b.view, b.window]) for b in self.blocks]).tocsr()
         if not self.targets:
             return shared
         targets = inputs["target"].to_numpy()
@@ -204,6 +209,19 @@ class LinearStance:
                 order = np.argsort(-values, kind="stable")
                 out[i] = [(str(names[indices[j]]), float(values[j])) for j in order[:k]]
         return out
+
+    def clauses(self, X: pd.DataFrame) -> list[str] | None:
+        """The clause the model read for each row (placeholders shown as [TARGET] and
+        [OTHER]), or None when it has no clause view."""
+        if not any(b.view == "clause" for b in self.pooled.blocks):
+            return None
+        return [
+            view_text(text, "clause")
+            .strip()
+            .replace(TARGET_TOKEN, "[TARGET]")
+            .replace(OTHER_TOKEN, "[OTHER]")
+            for text in self.prepare(X)["text"]
+        ]
 
     def top_features(self, k: int) -> dict[str, list[tuple[str, float]]]:
         """The `k` n-grams with the largest weight toward each label in the pooled layer."""

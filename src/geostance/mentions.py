@@ -198,3 +198,35 @@ def split_sentences(text: str) -> list[str]:
         if tail:
             sentences.append(tail)
     return [s for s in sentences if s]
+
+
+VIEWS = ("sentence", "clause", "window", "left", "right")
+# A clause ends at punctuation that separates clauses or at a contrastive conjunction, so
+# "Seoul kept its word while Pyongyang fired yet another missile" is two clauses.
+_CLAUSE_BREAK = re.compile(
+    r"[,;:()\[\]\u2013\u2014]|\s-\s|\b(?:while|but|whereas|although|though|yet)\b", re.IGNORECASE
+)
+_WINDOW_BREAK = " zbreakz "  # between two mentions' windows, so no n-gram spans them
+
+
+def view_text(masked: str, view: str, window: int = 5) -> str:
+    """The part of a masked sentence (targets as TARGET_TOKEN) that one feature view reads.
+
+    sentence: all of it; clause: the clauses holding the target; window / left / right: the
+    `window` words around, before or after each target mention. Words before a mention and
+    after it play different roles ("X bombed Y" and "Y was bombed by X"), hence left and right.
+    """
+    if view == "sentence":
+        return masked
+    if view == "clause":
+        return " ".join(c for c in _CLAUSE_BREAK.split(masked) if TARGET_TOKEN in c)
+    if view not in VIEWS:
+        raise ValueError(f"view must be one of {VIEWS}, got {view!r}")
+    words = masked.split()
+    spans = []
+    for i, word in enumerate(words):
+        if TARGET_TOKEN in word:
+            low = i - window if view in ("window", "left") else i + 1
+            high = i + window + 1 if view in ("window", "right") else i
+            spans.append(" ".join(words[max(low, 0) : high]))
+    return _WINDOW_BREAK.join(spans)

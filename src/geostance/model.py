@@ -14,7 +14,9 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.multiclass import OneVsRestClassifier
 from sklearn.pipeline import FeatureUnion, Pipeline
+from sklearn.preprocessing import FunctionTransformer
 from sklearn.utils.validation import check_is_fitted
+from threadpoolctl import threadpool_limits
 
 from geostance.linear import (
     LinearLayer,
@@ -23,7 +25,7 @@ from geostance.linear import (
     prepare_inputs,
     scale_temperature,
 )
-from geostance.mentions import Gazetteer
+from geostance.mentions import VIEWS, Gazetteer, view_text
 
 STRATEGIES = ("shared", "augmented", "per_target")
 SOLVERS = ("lbfgs", "liblinear")
@@ -45,6 +47,12 @@ class StanceClassifier(ClassifierMixin, BaseEstimator):
     "liblinear" one binary model per label (one-vs-rest).
     temperature: probabilities become softmax(log p / temperature); fitted on out-of-fold
     predictions by the experiment when that makes them better calibrated. Labels never change.
+    views: which parts of the masked sentence get their own TF-IDF block ("sentence",
+    "clause", "window", "left", "right"; see `mentions.view_text`): the sentence view has word
+    and char n-grams, the target-scoped views word n-grams, so the model can tell which clause
+    is about which country. window: words each side of a mention for window / left / right.
+    memory: a joblib.Memory or folder caching fitted TF-IDF features by their training rows,
+    so a search over C fits each fold's vectorizers once (training only; never saved).
     """
 
     def __init__(
@@ -62,6 +70,9 @@ class StanceClassifier(ClassifierMixin, BaseEstimator):
         solver: str = "lbfgs",
         max_iter: int = 2000,
         temperature: float = 1.0,
+        views: tuple[str, ...] = ("sentence",),
+        window: int = 5,
+        memory=None,
     ):
         self.gazetteer = gazetteer
         self.strategy = strategy
@@ -76,12 +87,18 @@ class StanceClassifier(ClassifierMixin, BaseEstimator):
         self.solver = solver
         self.max_iter = max_iter
         self.temperature = temperature
+        self.views = views
+        self.window = window
+        self.memory = memory
 
     def fit(self, X: pd.DataFrame, y) -> StanceClassifier:
         if self.strategy not in STRATEGIES:
             raise ValueError(f"strategy must be one of {STRATEGIES}, got {self.strategy!r}")
         if self.solver not in SOLVERS:
             raise ValueError(f"solver must be one of {SOLVERS}, got {self.solver!r}")
+        unknown = set(self.views) - set(VIEWS)
+        if unknown or "sentence" not in self.views:
+            raise ValueError(f"views must include 'sentence' and be among {VIEWS}: {self.views!r}")
         inputs = self._inputs(X)
         y = np.asarray(y, dtype=object)
         if len(y) != len(inputs):
@@ -89,6 +106,13 @@ class StanceClassifier(ClassifierMixin, BaseEstimator):
         self.classes_ = np.array(sorted(set(y)), dtype=object)
         if len(self.classes_) < 2:
             raise ValueError("training data needs at least two stance labels")
+        # One BLAS thread: scipy's L-BFGS-B makes many small BLAS calls, and OpenBLAS threads
+        # fighting over them made a fit 5-9x slower and its result depend on the thread count.
+        with threadpool_limits(1, user_api="blas"):
+            self._fit_pipelines(inputs, y)
+        return self
+
+    def _fit_pipelines(self, inputs: pd.DataFrame, y: np.ndarray) -> None:
         self.pipeline_ = self._pipeline(augment=self.strategy == "augmented").fit(inputs, y)
         self.target_pipelines_ = {}
         if self.strategy == "per_target":
@@ -102,7 +126,6 @@ class StanceClassifier(ClassifierMixin, BaseEstimator):
                     if len(labels) == 1
                     else self._pipeline(augment=False).fit(inputs[rows], y[rows])
                 )
-        return self
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
         """Probabilities, columns in the order of `classes_`."""
@@ -185,13 +208,25 @@ class StanceClassifier(ClassifierMixin, BaseEstimator):
             blocks.append(("char", char))
         if not blocks:
             raise ValueError("set word_ngram_range, char_ngram_range or both")
+        for view in self.views:
+            if view != "sentence" and self.word_ngram_range:
+                word = TfidfVectorizer(
+                    analyzer="word",
+                    ngram_range=tuple(self.word_ngram_range),
+                    token_pattern=r"(?u)\b\w+\b",
+                    **common,
+                )
+                reader = FunctionTransformer(
+                    view_texts, kw_args={"view": view, "window": self.window}
+                )
+                blocks.append((view, Pipeline([("view", reader), ("tfidf", word)])))
         classifier = LogisticRegression(
             C=self.C, class_weight=self.class_weight, solver=self.solver, max_iter=self.max_iter
         )
         if self.solver == "liblinear":  # binary only: one model per label
             classifier = OneVsRestClassifier(classifier)
         features = TargetFeatures(FeatureUnion(blocks), augment=augment)
-        return Pipeline([("features", features), ("classifier", classifier)])
+        return Pipeline([("features", features), ("classifier", classifier)], memory=self.memory)
 
 
 class TargetFeatures(TransformerMixin, BaseEstimator):
@@ -207,22 +242,24 @@ class TargetFeatures(TransformerMixin, BaseEstimator):
         self.augment = augment
 
     def fit(self, X: pd.DataFrame, y=None) -> TargetFeatures:
-        self.vectorizer_ = clone(self.vectorizer).fit(X["text"])
-        self.targets_ = sorted(X["target"].unique()) if self.augment else []
+        self.fit_transform(X)
         return self
 
+    def fit_transform(self, X: pd.DataFrame, y=None):
+        # Fitting TF-IDF already counts every n-gram: transform from that pass, not a second.
+        self.vectorizer_ = clone(self.vectorizer)
+        self.targets_ = sorted(X["target"].unique()) if self.augment else []
+        return self._augment(self.vectorizer_.fit_transform(X["text"]).tocsr(), X)
+
     def transform(self, X: pd.DataFrame):
-        shared = self.vectorizer_.transform(X["text"]).tocsr()
+        return self._augment(self.vectorizer_.transform(X["text"]).tocsr(), X)
+
+    def _augment(self, shared, X: pd.DataFrame):
         if not self.targets_:
             return shared
         targets = X["target"].to_numpy()
         blocks = [shared] + [sp.diags((targets == t).astype(float)) @ shared for t in self.targets_]
         return sp.hstack(blocks).tocsr()
-
-    def get_feature_names_out(self, input_features=None) -> np.ndarray:
-        names = self.vectorizer_.get_feature_names_out()
-        copies = [np.array([f"{t}::{n}" for n in names], dtype=object) for t in self.targets_]
-        return np.concatenate([names.astype(object), *copies])
 
 
 def coefficients(classifier) -> tuple[np.ndarray, np.ndarray]:
@@ -236,14 +273,25 @@ def coefficients(classifier) -> tuple[np.ndarray, np.ndarray]:
     return classifier.classes_, weights
 
 
+def view_texts(texts, view: str, window: int) -> list[str]:
+    """The `view` of each masked text: what a target-scoped TF-IDF block reads."""
+    return [view_text(t, view, window) for t in texts]
+
+
 def _layer(pipeline: Pipeline) -> LinearLayer:
     """One fitted pipeline (TF-IDF blocks, optional target copies, linear classifier) as arrays."""
     features, classifier = pipeline.named_steps["features"], pipeline.named_steps["classifier"]
     blocks = []
-    for name, vectorizer in features.vectorizer_.transformer_list:
+    for name, branch in features.vectorizer_.transformer_list:
+        view, window, vectorizer = "sentence", 0, branch
+        if isinstance(branch, Pipeline):
+            view, window = branch[0].kw_args["view"], branch[0].kw_args["window"]
+            vectorizer = branch[-1]
         blocks.append(
             TfidfBlock(
                 name=name,
+                view=view,
+                window=window,
                 analyzer=vectorizer.analyzer,
                 ngram_range=vectorizer.ngram_range,
                 sublinear_tf=vectorizer.sublinear_tf,

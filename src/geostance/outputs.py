@@ -31,7 +31,7 @@ class OutputError(GeostanceError):
 
 
 def folder_kind(path: Path) -> str | None:
-    """"model" or "report" for a folder geostance wrote, "empty" for an empty one, else None."""
+    """ "model" or "report" for a folder geostance wrote, "empty" for an empty one, else None."""
     if not any(path.iterdir()):
         return "empty"
     try:

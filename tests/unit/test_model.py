@@ -107,10 +107,10 @@ def test_augmented_strategy_adds_a_feature_copy_per_target(xy, gazetteer):
     X, y = xy
     model = StanceClassifier(gazetteer=gazetteer, strategy="augmented").fit(X, y)
     features = model.pipeline_.named_steps["features"]
-    shared = len(features.vectorizer_.get_feature_names_out())
+    names = model.to_linear().pooled.feature_names()
     targets = sorted(X["target"].unique())
-    assert features.transform(model.prepare(X)).shape[1] == shared * (1 + len(targets))
-    names = features.get_feature_names_out()
+    shared = len(names) // (1 + len(targets))
+    assert features.transform(model.prepare(X)).shape[1] == len(names)
     assert names[shared].startswith(f"{targets[0]}::")
     # An unseen target has zeros in every target block: only shared weights apply.
     unseen = model.prepare(pd.DataFrame({"text": ["Narnia failed again."], "target": ["Narnia"]}))
@@ -174,3 +174,38 @@ def test_temperature_keeps_labels_and_softens(xy, gazetteer):
     soft = clone(sharp).set_params(temperature=3.0).fit(X, y)
     assert (sharp.predict(X) == soft.predict(X)).all()
     assert soft.predict_proba(X).max(axis=1).mean() < sharp.predict_proba(X).max(axis=1).mean()
+
+
+@pytest.mark.parametrize("views", [("sentence", "clause"), ("sentence", "window", "left", "right")])
+def test_target_scoped_views_clone_search_and_explain(xy, gazetteer, views):
+    from sklearn.base import clone
+    from sklearn.model_selection import GridSearchCV
+
+    X, y = xy
+    model = StanceClassifier(gazetteer=gazetteer, views=views, window=3)
+    assert clone(model).get_params()["views"] == views
+    search = GridSearchCV(model, {"C": [1.0, 10.0]}, cv=2).fit(X, y)
+    fitted = search.best_estimator_
+    linear = fitted.to_linear()
+    assert abs(linear.predict_proba(X) - fitted.predict_proba(X)).max() < 1e-9
+    names = {n.split("__")[0] for n in linear.pooled.feature_names()}
+    assert names == {"word", "char", *views} - {"sentence"}
+    # Explanations still add up to the decision function, view blocks included.
+    layer, labels = linear.pooled, fitted.predict(X)
+    matrix = layer.features(linear.prepare(X))
+    for i, explanation in enumerate(fitted.explain(X, labels, k=None)):
+        row = list(layer.classes).index(labels[i])
+        decision = matrix[i] @ layer.weights[row] + layer.intercepts[row]
+        assert abs(sum(v for _, v in explanation) + layer.intercepts[row] - decision) < 1e-9
+
+
+def test_view_texts_pick_the_target_clause_and_windows():
+    from geostance.mentions import TARGET_TOKEN as T
+    from geostance.mentions import view_text
+
+    text = f"Seoul kept its word while {T} fired yet another missile, and Tokyo protested."
+    assert view_text(text, "clause") == f" {T} fired "
+    assert view_text(text, "left", 2) == "word while"
+    assert view_text(text, "right", 2) == "fired yet"
+    assert view_text(f"{T} met {T} today", "window", 1) == f"{T} met zbreakz met {T} today"
+    assert view_text("no target here", "window") == ""
