@@ -314,19 +314,25 @@ class SavedModel:
         return predict_frame(self.estimator, _pairs(pairs))["stance"]
 
     def classify(
-        self, text: str | list[str], min_confidence: float | None = None, explain: int = 0
+        self,
+        text: str | list[str],
+        min_confidence: float | None = None,
+        explain: int = 0,
+        resolve: bool = False,
     ):
         """Split text into sentences, find the countries, classify every mention.
 
         A string gives one `Classification`; a list of strings gives a list of them. Mentions
         whose top probability is below `min_confidence` get the stance "uncertain"; with
-        `explain` = k, each mention carries the k n-grams that weighed most for its label.
+        `explain` = k, each mention carries the k n-grams that weighed most for its label;
+        with `resolve`, "both countries" and the like count for the two countries the sentence
+        before named (see `classify.classify_mentions`).
         """
         from geostance.classify import classify_texts
 
         if isinstance(text, str):
-            return classify_texts(self, [text], min_confidence, explain)[0]
-        return classify_texts(self, list(text), min_confidence, explain)
+            return classify_texts(self, [text], min_confidence, explain, resolve)[0]
+        return classify_texts(self, list(text), min_confidence, explain, resolve)
 
     def __repr__(self) -> str:
         return f"SavedModel({self.metadata.get('experiment', '?')!r}, path={str(self.path)!r})"

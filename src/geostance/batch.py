@@ -176,6 +176,7 @@ def classify_documents(
     min_confidence: float | None = None,
     explain: int = 0,
     summary: bool = True,
+    resolve: bool = False,
 ) -> Iterator[tuple[pd.DataFrame, pd.DataFrame | None, int]]:
     """Yield (mentions, summary or None without `summary`, documents in the chunk) per chunk,
     in input order.
@@ -184,7 +185,7 @@ def classify_documents(
     flight at once, so memory stays bounded. Every document is classified on its own, so the
     output does not depend on chunk size or jobs.
     """
-    options = (min_confidence, explain, summary)
+    options = (min_confidence, explain, summary, resolve)
     if jobs == 1:
         yield from (_classify_chunk(model.estimator, *options, chunk) for chunk in chunks)
         return
@@ -214,10 +215,15 @@ def _classify_in_worker(*arguments):
 
 
 def _classify_chunk(
-    estimator, min_confidence: float | None, explain: int, summary: bool, documents: pd.DataFrame
+    estimator,
+    min_confidence: float | None,
+    explain: int,
+    summary: bool,
+    resolve: bool,
+    documents: pd.DataFrame,
 ) -> tuple[pd.DataFrame, pd.DataFrame | None, int]:
     mentions = classify_mentions(
-        estimator, documents, min_confidence=min_confidence, explain=explain
+        estimator, documents, min_confidence=min_confidence, explain=explain, resolve=resolve
     )
     return mentions, summarise(mentions) if summary else None, len(documents)
 

@@ -16,7 +16,7 @@ import pandas as pd
 
 from geostance.errors import ModelError
 from geostance.linear import FEATURES, LABELS, predict_frame
-from geostance.mentions import OTHER_TOKEN, TARGET_TOKEN, split_sentences
+from geostance.mentions import OTHER_TOKEN, TARGET_TOKEN, back_reference, split_sentences
 
 PROBABILITY_COLUMNS = [f"p_{label}" for label in LABELS]
 UNCERTAIN = "uncertain"
@@ -40,10 +40,14 @@ def classify_mentions(
     *,
     min_confidence: float | None = None,
     explain: int = 0,
+    resolve: bool = False,
 ) -> pd.DataFrame:
     """Classify every country mention in `documents` (columns `document`, `text`).
 
     min_confidence: a mention whose top probability is below it gets the stance "uncertain".
+    resolve: a sentence that names no country but says "both countries", "the two sides" (and
+    the like) gets a row for each of the two countries the previous sentence named, read as if
+    it named them; a `resolved` column marks those rows.
     explain: with k > 0, add an `explanation` column: the k n-grams that pushed each mention
     most toward its predicted label, with their contributions; and, for a model with a clause
     view, a `clause` column: the clause it read for that country.
@@ -52,24 +56,29 @@ def classify_mentions(
     if gazetteer is None:
         raise ModelError("this model has no gazetteer to find countries; use predict instead")
     rows = [
-        (document, index, sentence, target)
+        row
         for document, text in zip(documents["document"], documents["text"], strict=True)
-        for index, sentence in enumerate(split_sentences(text), start=1)
-        for target in gazetteer.targets(sentence)
+        for row in _sentence_rows(gazetteer, document, split_sentences(text), resolve)
     ]
-    frame = pd.DataFrame(rows, columns=["document", "sentence", "text", "target"])
+    frame = pd.DataFrame(
+        rows, columns=["document", "sentence", "text", "target", "read", "resolved"]
+    )
+    extra = ["resolved"] if resolve else []
     if frame.empty:
-        return frame.reindex(columns=MENTION_COLUMNS + explain_columns(estimator, explain))
-    predicted = predict_frame(estimator, frame)
+        return frame.reindex(columns=MENTION_COLUMNS + extra + explain_columns(estimator, explain))
+    # The model reads a resolved sentence with its back-reference replaced by the two names.
+    read = frame[["read", "target"]].rename(columns={"read": "text"})
+    frame = frame.drop(columns="read" if resolve else ["read", "resolved"])
+    predicted = predict_frame(estimator, read)
     frame["stance"] = predicted["stance"].to_numpy(dtype=object)
     for label in LABELS:
         frame[f"p_{label}"] = predicted[label].round(4).to_numpy()
     if explain:
-        explanations = estimator.explain(frame, frame["stance"], k=explain)
+        explanations = estimator.explain(read, frame["stance"], k=explain)
         frame["explanation"] = [
             "; ".join(f"{readable_feature(n)} {v:+.3f}" for n, v in e) for e in explanations
         ]
-        clauses = estimator.clauses(frame)
+        clauses = estimator.clauses(read)
         if clauses is not None:
             frame["clause"] = clauses
     if min_confidence is not None:
@@ -95,6 +104,23 @@ def overall_stance(summary: pd.DataFrame) -> np.ndarray:
     out[against] = "against"
     out[favor & against] = MIXED
     return out
+
+
+def _sentence_rows(gazetteer, document, sentences: list[str], resolve: bool):
+    """(document, index, sentence, target, text the model reads, resolved) for every mention."""
+    previous: list[str] = []
+    for index, sentence in enumerate(sentences, start=1):
+        targets = gazetteer.targets(sentence)
+        reference = back_reference(sentence) if resolve and not targets else None
+        if reference is not None and len(previous) == 2:
+            names = " and ".join(previous)
+            read = f"{sentence[: reference.start()]}{names}{sentence[reference.end() :]}"
+            for target in previous:
+                yield document, index, sentence, target, read, True
+            continue
+        for target in targets:
+            yield document, index, sentence, target, sentence, False
+        previous = targets
 
 
 def explain_columns(estimator, explain: int) -> list[str]:
@@ -161,15 +187,19 @@ class Classification:
 
 
 def classify_texts(
-    model, texts: list[str], min_confidence: float | None = None, explain: int = 0
+    model,
+    texts: list[str],
+    min_confidence: float | None = None,
+    explain: int = 0,
+    resolve: bool = False,
 ) -> list[Classification]:
     """Classify each text; one `Classification` per text, in order."""
     documents = pd.DataFrame({"document": np.arange(len(texts)), "text": texts})
     mentions = classify_mentions(
-        model.estimator, documents, min_confidence=min_confidence, explain=explain
+        model.estimator, documents, min_confidence=min_confidence, explain=explain, resolve=resolve
     )
     columns = ["target", "stance", *PROBABILITY_COLUMNS]
-    columns += [c for c in ("explanation", "clause") if c in mentions.columns]
+    columns += [c for c in ("resolved", "explanation", "clause") if c in mentions.columns]
     summary = summarise(mentions)
     results = []
     for document, text in enumerate(texts):

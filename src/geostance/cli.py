@@ -158,9 +158,25 @@ def predict(model_dir, input_path, output_path) -> None:
     default=None,
     help="Below this top probability, the stance is 'uncertain'.",
 )
+@click.option(
+    "--resolve-references",
+    "resolve",
+    is_flag=True,
+    help='A sentence naming no country but "both countries", "the two sides" (...) counts for '
+    "the two countries the sentence before named (rows marked resolved).",
+)
 @click.option("--quiet", is_flag=True, help="No progress bar or closing line.")
 def classify(
-    model_dir, text, file_path, output_format, input_path, explain, min_confidence, quiet, **batch
+    model_dir,
+    text,
+    file_path,
+    output_format,
+    input_path,
+    explain,
+    min_confidence,
+    resolve,
+    quiet,
+    **batch,
 ) -> None:
     """Find the countries in TEXT (or --file, or - for stdin) and classify each mention.
 
@@ -171,11 +187,11 @@ def classify(
     if input_path is not None:
         if text is not None or file_path is not None:
             raise click.UsageError("give --input for many documents, or TEXT / --file for one")
-        _classify_batch(model_dir, input_path, explain, min_confidence, quiet, **batch)
+        _classify_batch(model_dir, input_path, explain, min_confidence, resolve, quiet, **batch)
         return
     text = _read_text(text, file_path)
     model = load_model(model_dir)
-    result = model.classify(text, min_confidence=min_confidence, explain=explain)
+    result = model.classify(text, min_confidence=min_confidence, explain=explain, resolve=resolve)
     if output_format == "json":
         click.echo(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
     elif output_format == "csv":
@@ -189,6 +205,7 @@ def _classify_batch(
     source,
     explain,
     min_confidence,
+    resolve,
     quiet,
     *,
     text_column,
@@ -225,6 +242,7 @@ def _classify_batch(
             min_confidence=min_confidence,
             explain=explain,
             summary=bool(summary_path),
+            resolve=resolve,
         ):
             writers[0].write(mentions)
             if summary_path:
@@ -358,6 +376,7 @@ def _table(result) -> str:
             lines.append(
                 f"    {m['target']:<16} {m['stance']:<9} "
                 f"favor {m['p_favor']:.2f}  against {m['p_against']:.2f}  neutral {m['p_neutral']:.2f}"
+                + ("  (resolved from the sentence before)" if m.get("resolved") else "")
             )
             if m.get("clause"):
                 lines.append(f"        clause read: {m['clause']}")

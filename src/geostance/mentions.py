@@ -230,3 +230,16 @@ def view_text(masked: str, view: str, window: int = 5) -> str:
             high = i + window + 1 if view in ("window", "right") else i
             spans.append(" ".join(words[max(low, 0) : high]))
     return _WINDOW_BREAK.join(spans)
+
+
+# A sentence that names no country but refers back to exactly two ("both countries", "the two
+# sides") is about the two countries the sentence before it named.
+_BACK_REFERENCE = re.compile(
+    r"\b(?:both|the two) (?:countries|sides|neighbours|neighbors|nations|capitals|governments)\b",
+    re.IGNORECASE,
+)
+
+
+def back_reference(sentence: str) -> re.Match | None:
+    """The phrase by which `sentence` refers back to two countries, if any."""
+    return _BACK_REFERENCE.search(sentence)

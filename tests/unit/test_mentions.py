@@ -105,3 +105,24 @@ def test_trie_pattern_matches_like_a_longest_first_alternation():
         assert [m.group(0) for m in gazetteer._pattern.finditer(text)] == [
             m.group(0) for m in flat.finditer(text)
         ], text
+
+
+def test_back_references_resolve_to_exactly_two_countries_named_just_before():
+    from geostance.classify import _sentence_rows
+    from geostance.mentions import Gazetteer, split_sentences
+    from tests.conftest import ROOT
+
+    gazetteer = Gazetteer.from_csv(ROOT / "data" / "countries.csv")
+
+    def resolved(text: str, resolve: bool = True) -> list[tuple[int, str, str]]:
+        rows = _sentence_rows(gazetteer, 0, split_sentences(text), resolve)
+        return [(index, target, read) for _, index, _, target, read, was in rows if was]
+
+    two = "Pakistan and India reopened the corridor. Both countries deserve credit for it."
+    read = "Pakistan and India deserve credit for it."
+    assert resolved(two) == [(2, "Pakistan", read), (2, "India", read)]
+    assert resolved(two, resolve=False) == []
+    assert resolved("China, Russia and Iran held drills. Both countries denied it.") == []
+    assert resolved("Talks resumed on Tuesday. Both sides were cautious.") == []
+    # A sentence that names a country is read as it is, back-reference or not.
+    assert resolved("Japan and Korea met. Both sides thanked Beijing.") == []
