@@ -303,6 +303,59 @@ def evaluate_command(model_dir, data_path, out_dir) -> None:
 
 
 @cli.command()
+@model_option
+@click.argument("source")
+@click.option("--out", "out_path", required=True, help="The HTML page to write.")
+@click.option("--text-column", default="text", show_default=True, help="Text column of documents.")
+@click.option("--id-column", default=None, help="Document id column of documents.")
+@click.option("--group-column", default=None, help="Net stance per country and this column.")
+@click.option("--date-column", default=None, help="Net stance per country and month.")
+@click.option(
+    "--evidence",
+    default=5,
+    show_default=True,
+    type=click.IntRange(1, 50),
+    help="Favor and against sentences shown per country.",
+)
+@click.option("--title", default="Stance toward countries", show_default=True)
+def report(
+    model_dir, source, out_path, text_column, id_column, group_column, date_column, evidence, title
+) -> None:
+    """Write one self-contained HTML page for a classified corpus.
+
+    SOURCE is a mentions table from `geostance classify --input ... --output` (CSV, JSONL,
+    Parquet), or documents as `classify --input` takes them, classified here first.
+    """
+    from geostance.artifacts import load_model
+    from geostance.outputs import check_files, write_atomic
+    from geostance.page import build, mentions_of
+
+    if Path(out_path).suffix.lower() not in (".html", ".htm"):
+        raise DataError(f"--out {out_path}: the page is HTML; name it .html")
+    check_files({"--out": out_path}, [source])
+    model = load_model(model_dir)
+    keep = {"--group-column": group_column, "--date-column": date_column}
+    mentions = mentions_of(source, model, text_column, id_column, keep)
+    metrics = model.metadata.get("metrics", {})
+    page = build(
+        mentions,
+        model={
+            "name": model.metadata.get("experiment", "?"),
+            "created_at": model.metadata.get("created_at", "?"),
+            "test": metrics.get("test"),
+            "dev": metrics.get("dev"),
+        },
+        gazetteer=model.estimator.gazetteer,
+        group_column=group_column,
+        date_column=date_column,
+        evidence=evidence,
+        title=title,
+    )
+    write_atomic(Path(out_path), page)
+    click.echo(f"report: {out_path} ({len(page.encode()) / 1024:.0f} KB, {len(mentions)} mentions)")
+
+
+@cli.command()
 @click.option(
     "--from-pickle",
     "source",

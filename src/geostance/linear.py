@@ -157,16 +157,7 @@ class LinearStance:
         return prepare_inputs(X, gazetteer, self.split_hashtags)
 
     def routes(self, inputs: pd.DataFrame):
-        """(layer or constant label, boolean row mask) pairs covering every row once."""
-        targets = inputs["target"].to_numpy()
-        routed = np.zeros(len(inputs), dtype=bool)
-        for target, layer in self.per_target.items():
-            rows = targets == target
-            if rows.any():
-                routed |= rows
-                yield layer, rows
-        if not routed.all():
-            yield self.pooled, ~routed
+        return routes(inputs, self.per_target, self.pooled)
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
         """Probabilities, columns in the order of `classes_`."""
@@ -230,6 +221,20 @@ class LinearStance:
             str(label): [(str(names[j]), round(float(row[j]), 4)) for j in np.argsort(-row)[:k]]
             for label, row in zip(self.pooled.classes, self.pooled.weights, strict=True)
         }
+
+
+def routes(inputs: pd.DataFrame, per_target: dict, pooled):
+    """(model or constant label, boolean row mask) pairs covering every row once: a row of a
+    target with its own model goes to it, every other row to the pooled one."""
+    targets = inputs["target"].to_numpy()
+    routed = np.zeros(len(inputs), dtype=bool)
+    for target, model in per_target.items():
+        rows = targets == target
+        if rows.any():
+            routed |= rows
+            yield model, rows
+    if not routed.all():
+        yield pooled, ~routed
 
 
 def prepare_inputs(X: pd.DataFrame, gazetteer: Gazetteer | None, split_hashtags: bool):

@@ -23,6 +23,7 @@ from geostance.linear import (
     LinearStance,
     TfidfBlock,
     prepare_inputs,
+    routes,
     scale_temperature,
 )
 from geostance.mentions import VIEWS, Gazetteer, view_text
@@ -161,16 +162,7 @@ class StanceClassifier(ClassifierMixin, BaseEstimator):
         )
 
     def _routes(self, inputs: pd.DataFrame):
-        """(model or constant label, boolean row mask) pairs covering every row once."""
-        targets = inputs["target"].to_numpy()
-        routed = np.zeros(len(inputs), dtype=bool)
-        for target, model in self.target_pipelines_.items():
-            rows = targets == target
-            if rows.any():
-                routed |= rows
-                yield model, rows
-        if not routed.all():
-            yield self.pipeline_, ~routed
+        return routes(inputs, self.target_pipelines_, self.pipeline_)
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
         return self.classes_[self.predict_proba(X).argmax(axis=1)]

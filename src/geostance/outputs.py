@@ -82,9 +82,14 @@ def check_files(outputs: dict[str, str | None], inputs: Iterable[str | Path]) ->
 
 
 def temporary_file(final: Path) -> tuple[int, str]:
-    """An open descriptor and name of a new temporary file beside `final`."""
+    """An open descriptor and name of a new temporary file beside `final`, with the
+    permissions a plain new file would get (mkstemp's are owner-only)."""
     sweep(final.parent)
-    return tempfile.mkstemp(prefix=f"{TEMP_PREFIX}{final.name}.", dir=final.parent)
+    descriptor, name = tempfile.mkstemp(prefix=f"{TEMP_PREFIX}{final.name}.", dir=final.parent)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(name, 0o666 & ~umask)
+    return descriptor, name
 
 
 @contextmanager
@@ -183,6 +188,8 @@ def experiment_lock(folder: str | Path, name: str) -> Iterator[None]:
 
 def write_atomic(path: Path, text: str) -> None:
     """Write `text` to `path` through a temporary file renamed into place."""
+    if not path.parent.is_dir():
+        raise OutputError(f"{path}: folder {path.parent} does not exist")
     descriptor, temporary = temporary_file(path)
     try:
         with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
@@ -190,6 +197,9 @@ def write_atomic(path: Path, text: str) -> None:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temporary, path)
+    except OSError as exc:  # a full disk: name the user's file, not the temporary one
+        Path(temporary).unlink(missing_ok=True)
+        raise OutputError(f"{path}: cannot write ({exc.strerror or exc})") from None
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise

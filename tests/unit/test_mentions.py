@@ -126,3 +126,21 @@ def test_back_references_resolve_to_exactly_two_countries_named_just_before():
     assert resolved("Talks resumed on Tuesday. Both sides were cautious.") == []
     # A sentence that names a country is read as it is, back-reference or not.
     assert resolved("Japan and Korea met. Both sides thanked Beijing.") == []
+
+
+@pytest.mark.parametrize(
+    "text, clause",
+    [
+        ("The U.S. praised Pakistan, while India objected.", "ztargetz objected."),
+        ('Critics said "ztargetz lied again"; officials disagreed.', 'Critics said "ztargetz lied again"'),
+        ("Aid (mostly from ztargetz) arrived late.", "mostly from ztargetz"),
+        ("Talks stalled - ztargetz walked out - and nothing moved.", "ztargetz walked out"),
+        ("Delegates from Chile, ztargetz, and Peru attended.", "ztargetz"),
+        ("ztargetz promised much, but delivered little.", "ztargetz promised much"),
+        ("Although ztargetz signed, it never ratified.", "ztargetz signed"),
+    ],
+)
+def test_clause_view_on_hard_punctuation(text, clause):
+    from geostance.mentions import view_text
+
+    assert view_text(text.replace("India", "ztargetz"), "clause").strip() == clause
