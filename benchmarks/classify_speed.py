@@ -129,7 +129,7 @@ def cold_start(model_dir: Path, pickle_file: Path, repeats: int = 7) -> None:
         return statistics.median(times)
 
     for command in commands.values():
-        median_seconds(command[:3])  # warm the file cache
+        subprocess.run(command, check=True, capture_output=True)  # warm the file cache
     seconds = {name: median_seconds(command) for name, command in commands.items()}
     ours = seconds["geostance classify (weights)"]
     print(f"cold start (median of {repeats}), load average {os.getloadavg()[0]:.2f}:")

@@ -24,6 +24,7 @@ KINDS = ("softmax", "binary", "ovr")
 _HASHTAG = re.compile(r"#(\w+)")
 _WORD_BREAK = re.compile(r"(?<=[a-z])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])|(?<=[A-Za-z])(?=\d)|_")
 _WHITE_SPACES = re.compile(r"\s\s+")
+WORD_CACHE = 200_000  # distinct words whose character n-gram columns are kept
 
 
 @dataclass
@@ -46,6 +47,28 @@ class TfidfBlock:
         self.ngram_range = tuple(int(n) for n in self.ngram_range)
         self.index = {str(t): i for i, t in enumerate(self.terms)}
         self._token = re.compile(self.token_pattern)
+        self._cache: dict[str, list[int]] = {}
+
+    def _columns(self, text: str) -> list[int]:
+        """The vocabulary columns of `text`'s n-grams, repeated as often as they occur.
+
+        Character n-grams never cross a word boundary (char_wb), so a sentence's are the sum of
+        its words': each distinct word is analysed once and its columns kept in a bounded cache.
+        """
+        if self.analyzer == "word":
+            return [j for j in map(self.index.get, self.ngrams(text)) if j is not None]
+        found = []
+        for word in _WHITE_SPACES.sub(" ", text.lower()).split():
+            cached = self._cache.get(word)
+            if cached is None:
+                if len(self._cache) >= WORD_CACHE:
+                    self._cache.clear()  # bounded memory on endless input; refills as it goes
+                grams = self.ngrams(word)
+                cached = self._cache[word] = [
+                    j for j in map(self.index.get, grams) if j is not None
+                ]
+            found += cached
+        return found
 
     def ngrams(self, text: str) -> list[str]:
         """The n-grams scikit-learn's analyzer yields for `text`, in the same order."""
@@ -69,7 +92,7 @@ class TfidfBlock:
     def transform(self, texts: list[str]) -> sp.csr_matrix:
         rows, columns = [], []
         for row, text in enumerate(texts):
-            found = [j for j in map(self.index.get, self.ngrams(text)) if j is not None]
+            found = self._columns(text)
             rows += [row] * len(found)
             columns += found
         counts = sp.csr_matrix(

@@ -93,3 +93,26 @@ def test_classify_is_the_same_whatever_the_chunk_size(model, documents, size):
     pd.testing.assert_frame_equal(
         pd.concat(parts, ignore_index=True), whole.reset_index(drop=True), check_dtype=False
     )
+
+
+@pytest.fixture(scope="module")
+def char_vectorizer():
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    corpus = ["Pakistan's economy is in shambles.", "ΣΑΣ İstanbul ǅ straße 3.5%", "x" * 60, ""]
+    return TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True).fit(corpus)
+
+
+@FUZZ
+@given(texts=st.lists(st.one_of(texts, st.text(min_size=50, max_size=400)), min_size=1, max_size=6))
+def test_cached_char_ngrams_equal_scikit_learns_matrix(char_vectorizer, texts):
+    from geostance.linear import TfidfBlock
+
+    block = TfidfBlock(
+        "char", "char_wb", (2, 5), True, r"(?u)\b\w+\b",
+        char_vectorizer.get_feature_names_out(), char_vectorizer.idf_,
+    )  # fmt: skip
+    for _ in range(2):  # cold cache, then warm
+        ours, theirs = block.transform(texts), char_vectorizer.transform(texts)
+        assert ours.shape == theirs.shape and ours.nnz == theirs.nnz
+        assert abs(ours - theirs).max() < 1e-12 if ours.nnz else True
