@@ -7,6 +7,7 @@ import pytest
 
 from geostance.cli import main
 from geostance.mentions import Gazetteer
+from geostance.outputs import LOCK_PREFIX
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "tests" / "fixtures"
@@ -48,5 +49,5 @@ def snapshot(*folders: Path) -> dict[Path, bytes]:
         p: p.read_bytes()
         for folder in folders
         for p in folder.rglob("*")
-        if p.is_file() and not p.name.startswith(".geostance-lock-")
+        if p.is_file() and not p.name.startswith(LOCK_PREFIX)
     }

@@ -45,7 +45,7 @@ class EvaluationConfig:
     jobs: int = 1
     learning_curve: tuple[float, ...] = (0.2, 0.4, 0.6, 0.8, 1.0)
     cross_target: tuple[str, ...] = ()  # targets to hold out one at a time
-    cross_style: bool = False  # hold out each source_style in turn (train on all the others)
+    cross_style: tuple[str, ...] = ()  # source styles to hold out one at a time
     explain_examples: int = 3  # held-out predictions shown with their n-grams in the report
     calibrate: bool = True  # temperature-scale probabilities when out-of-fold ECE improves
 

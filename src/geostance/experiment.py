@@ -214,6 +214,9 @@ class _Stages:
         self.log(f"[{elapsed // 60}:{elapsed % 60:02d}] {message}")
 
 
+CLASSIFIER_PARAMS = frozenset({"C", "class_weight", "max_iter", "solver"})
+
+
 def _train(experiment: Experiment, log: Callable[[str], None]) -> tuple[dict, object, dict]:
     """Everything but the writing: (results, final estimator, model metadata)."""
     gazetteer = load_gazetteer(experiment)
@@ -233,11 +236,14 @@ def _train(experiment: Experiment, log: Callable[[str], None]) -> tuple[dict, ob
     )
     held_out = {"test": test, "dev": dev}
     held_out = {k: v for k, v in held_out.items() if v is not None}
-    # Fitted TF-IDF features are cached by their training rows for this run only: the search,
-    # the first CV repeat and the final fits share folds, so each is vectorized once.
+    # When the search varies only the classifier (C, class weights), its candidates share each
+    # fold's TF-IDF features: cache them by their training rows, for this run only.
+    grid = set(experiment.search.grid) if experiment.search else set()
+    shared = bool(grid) and grid <= CLASSIFIER_PARAMS
     with tempfile.TemporaryDirectory(prefix="geostance-features-") as cache:
         try:
-            estimator = build_estimator(experiment.model, gazetteer).set_params(memory=cache)
+            estimator = build_estimator(experiment.model, gazetteer)
+            estimator.set_params(memory=cache if shared else None)
             results: dict = {"experiment": experiment.name}
             oof = None
             cv_options = {"folds": ev.folds, "repeats": ev.repeats, "seed": seed, "jobs": ev.jobs}
@@ -262,12 +268,12 @@ def _train(experiment: Experiment, log: Callable[[str], None]) -> tuple[dict, ob
                 results["temperature"] = _temperature(oof, final, dev, seed)
                 final.set_params(temperature=results["temperature"]["temperature"])
                 estimator.set_params(temperature=results["temperature"]["temperature"])
-            for key, rows in held_out.items():
-                predictions = evaluate.with_predictions(final, rows)
+            predictions = {k: evaluate.with_predictions(final, r) for k, r in held_out.items()}
+            for key, predicted in predictions.items():
                 results["evaluations"][key] = evaluate.score_predictions(
-                    predictions, n_boot=ev.bootstrap, seed=seed
+                    predicted, n_boot=ev.bootstrap, seed=seed
                 )
-            # The cache served the shared folds; the studies below fit on new subsets only.
+            # The cache served the search's shared folds; what follows fits new subsets only.
             estimator.set_params(memory=None)
             results["variants"] = _variants(
                 experiment, estimator, variant_data, held_out, cv_options, log
@@ -281,9 +287,8 @@ def _train(experiment: Experiment, log: Callable[[str], None]) -> tuple[dict, ob
                 final, test if test is not None else train, ev.explain_examples
             )
             results["errors"] = evaluate.confident_errors(oof[oof["repeat"] == 0], 10)
-            if dev is not None:
-                dev_predictions = evaluate.with_predictions(final, dev)
-                results["dev_errors"] = evaluate.confident_errors(dev_predictions, 10)
+            if "dev" in predictions:
+                results["dev_errors"] = evaluate.confident_errors(predictions["dev"], 10)
         except ValueError as exc:
             # scikit-learn's parameter validation speaks of bad config values, not bugs.
             raise ConfigError(f"{experiment.name}: {exc}") from None
@@ -383,11 +388,12 @@ def _studies(experiment, estimator, train: pd.DataFrame, results: dict, log) -> 
         results["cross_target"] = evaluate.leave_one_out(
             estimator, train, "target", ev.cross_target, jobs=ev.jobs
         )
-    if ev.cross_style and "source_style" in train.columns:
-        styles = sorted(s for s in train["source_style"].unique() if s)
-        log(f"cross-style check: {len(styles)} source styles")
+    if ev.cross_style:
+        if "source_style" not in train.columns:
+            raise ConfigError("evaluation.cross_style: no training file has a source_style column")
+        log(f"cross-style check: {len(ev.cross_style)} source styles")
         results["cross_style"] = evaluate.leave_one_out(
-            estimator, train, "source_style", styles, jobs=ev.jobs
+            estimator, train, "source_style", ev.cross_style, jobs=ev.jobs
         )
 
 
