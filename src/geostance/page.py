@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from geostance.classify import MENTION_COLUMNS, UNCERTAIN
+from geostance.data import read_csv
 from geostance.errors import DataError
 from geostance.linear import LABELS
 
@@ -25,6 +26,7 @@ COLORS = {"favor": "#2b8a3e", "against": "#c92a2a", "neutral": "#868e96", UNCERT
 TOP_COUNTRIES = 40  # countries with evidence sections; the bar chart and table list them all
 MONTHLY_COUNTRIES = 6
 BOOTSTRAP = 400
+TABLES = (".csv", ".jsonl", ".ndjson", ".parquet")
 
 
 def mentions_of(
@@ -36,18 +38,16 @@ def mentions_of(
     from geostance.batch import classify_documents, read_documents
 
     path = Path(source)
-    if path.is_file() and path.suffix.lower() in TABLES:
-        table = _read_table(source)
-        if set(MENTION_COLUMNS) <= set(table.columns):
-            return table
+    table = _read_table(source) if path.is_file() and path.suffix.lower() in TABLES else None
+    if table is not None and set(MENTION_COLUMNS) <= set(table.columns):
+        return table
     chunks = read_documents(source, text_column=text_column, id_column=id_column)
     parts = [m for m, _, _ in classify_documents(model, chunks, explain=3, summary=False)]
     mentions = pd.concat(parts, ignore_index=True).assign(
         document=lambda f: f["document"].astype(str)
     )
     wanted = [c for c in keep.values() if c]
-    if wanted and path.is_file() and path.suffix.lower() in TABLES:
-        table = _read_table(source)
+    if wanted and table is not None:
         for option, column in keep.items():
             if column and column not in table.columns:
                 raise DataError(
@@ -60,14 +60,14 @@ def mentions_of(
     return mentions
 
 
-TABLES = (".csv", ".jsonl", ".ndjson", ".parquet")
-
-
 def _read_table(path: str) -> pd.DataFrame:
+    """A table by its suffix; CSV through the project's checked reader (ragged rows refused)."""
     suffix = Path(path).suffix.lower()
     try:
         if suffix == ".csv":
-            frame = pd.read_csv(path, dtype={"document": str, "text": str, "target": str})
+            frame = read_csv(path, ())
+            numbers = [c for c in frame.columns if c.startswith("p_") or c == "sentence"]
+            frame[numbers] = frame[numbers].apply(pd.to_numeric)
         elif suffix in (".jsonl", ".ndjson"):
             frame = pd.read_json(path, lines=True, dtype={"document": str})
         elif suffix == ".parquet":

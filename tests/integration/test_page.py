@@ -100,6 +100,7 @@ def test_net_stance_interval_resamples_documents():
         (["--date-column", "outlet"], None, "cannot read 'Ledger' as a date"),
         ([], "id,body\n1,Russia won.\n", "missing column(s) text"),
         ([], "id,text\n1,No country at all.\n", "no country was mentioned"),
+        ([], "id,text\n1,Russia won.,extra\n", "bad.csv:2: 3 fields but the header has 2"),
     ],
 )
 def test_bad_input_is_one_line(trained, capsys, documents, tmp_path, extra, content, message):
