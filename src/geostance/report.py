@@ -19,7 +19,7 @@ from geostance.classify import readable_feature  # noqa: E402
 from geostance.linear import LABELS  # noqa: E402
 
 EVALUATION_TITLES = {
-    "cv": "cross-validation (grouped by sentence, repeated, out-of-fold)",
+    "cv": "cross-validation (grouped by sentence or minimal pair, out-of-fold)",
     "test": "held-out test",
     "dev": "real-style dev set (close rewordings of published commentary; never trained on)",
     "data": "the labeled file given (scored by a saved model)",
