@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from geostance.errors import ModelError
-from geostance.linear import FEATURES, LABELS, predict_frame
+from geostance.linear import LABELS, predict_frame
 from geostance.mentions import OTHER_TOKEN, TARGET_TOKEN, back_reference, split_sentences
 
 PROBABILITY_COLUMNS = [f"p_{label}" for label in LABELS]
@@ -127,9 +127,7 @@ def explain_columns(estimator, explain: int) -> list[str]:
     """The columns --explain adds: `explanation`, and `clause` for a model with a clause view."""
     if not explain:
         return []
-    return ["explanation"] + (
-        ["clause"] if estimator.clauses(pd.DataFrame(columns=FEATURES)) is not None else []
-    )
+    return ["explanation"] + (["clause"] if "clause" in estimator.views else [])
 
 
 def summarise(mentions: pd.DataFrame) -> pd.DataFrame:

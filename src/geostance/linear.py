@@ -224,10 +224,15 @@ class LinearStance:
                 out[i] = [(str(names[indices[j]]), float(values[j])) for j in order[:k]]
         return out
 
+    @property
+    def views(self) -> set[str]:
+        """The parts of a sentence the model reads (see `mentions.view_text`)."""
+        return {b.view for b in self.pooled.blocks}
+
     def clauses(self, X: pd.DataFrame) -> list[str] | None:
         """The clause the model read for each row (placeholders shown as [TARGET] and
         [OTHER]), or None when it has no clause view."""
-        if not any(b.view == "clause" for b in self.pooled.blocks):
+        if "clause" not in self.views:
             return None
         return [
             view_text(text, "clause")

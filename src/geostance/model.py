@@ -100,7 +100,7 @@ class StanceClassifier(ClassifierMixin, BaseEstimator):
         unknown = set(self.views) - set(VIEWS)
         if unknown or "sentence" not in self.views:
             raise ValueError(f"views must include 'sentence' and be among {VIEWS}: {self.views!r}")
-        inputs = self._inputs(X)
+        inputs = self.prepare(X)
         y = np.asarray(y, dtype=object)
         if len(y) != len(inputs):
             raise ValueError(f"X has {len(inputs)} rows but y has {len(y)}")
@@ -108,7 +108,8 @@ class StanceClassifier(ClassifierMixin, BaseEstimator):
         if len(self.classes_) < 2:
             raise ValueError("training data needs at least two stance labels")
         # One BLAS thread: scipy's L-BFGS-B makes many small BLAS calls, and OpenBLAS threads
-        # fighting over them made a fit 5-9x slower and its result depend on the thread count.
+        # fighting over them made a fit slower (9-11 s against 1.2 s, measured in issue 12) and
+        # its result depend on the thread count (probabilities differed by up to 0.002).
         with threadpool_limits(1, user_api="blas"):
             self._fit_pipelines(inputs, y)
         return self
@@ -131,7 +132,7 @@ class StanceClassifier(ClassifierMixin, BaseEstimator):
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
         """Probabilities, columns in the order of `classes_`."""
         check_is_fitted(self, "pipeline_")
-        inputs = self._inputs(X)
+        inputs = self.prepare(X)
         proba = np.zeros((len(inputs), len(self.classes_)))
         for model, rows in self._routes(inputs):
             if isinstance(model, str):
@@ -169,9 +170,6 @@ class StanceClassifier(ClassifierMixin, BaseEstimator):
 
     def prepare(self, X: pd.DataFrame) -> pd.DataFrame:
         """What the vectorizers see: `text` with hashtags split and targets masked, `target`."""
-        return self._inputs(X)
-
-    def _inputs(self, X: pd.DataFrame) -> pd.DataFrame:
         gazetteer = self.gazetteer if self.mask_targets else None
         return prepare_inputs(X, gazetteer, self.split_hashtags)
 
