@@ -25,9 +25,7 @@ from importlib import metadata as package_metadata
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
-from geostance.data import file_digest
 from geostance.errors import ModelError
 from geostance.linear import (
     FEATURES,
@@ -52,6 +50,15 @@ KEY_ENV = "GEOSTANCE_MODEL_KEY"
 def default_model_path() -> Path:
     """`$GEOSTANCE_MODEL`, else `models/default` (what the README's main command writes)."""
     return Path(os.environ.get(MODEL_ENV) or DEFAULT_MODEL)
+
+
+def file_digest(path: str | Path) -> str:
+    """SHA-256 of a file's bytes, hex: how model metadata names its data and its own files."""
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def versions() -> dict[str, str]:
@@ -169,7 +176,7 @@ def _to_arrays(model: LinearStance) -> tuple[dict, dict[str, np.ndarray]]:
         if isinstance(value, str):
             return {"constant": value}
         for i, block in enumerate(value.blocks):
-            encoded = [t.encode("utf-8") for t in block.terms.tolist()]
+            encoded = [t.encode("utf-8") for t in block.terms]
             arrays[f"{key}.{i}.terms"] = np.frombuffer(b"".join(encoded), dtype=np.uint8)
             arrays[f"{key}.{i}.ends"] = np.cumsum([len(t) for t in encoded], dtype=np.int64)
             arrays[f"{key}.{i}.idf"] = block.idf
@@ -206,6 +213,19 @@ def _to_arrays(model: LinearStance) -> tuple[dict, dict[str, np.ndarray]]:
     return config, arrays
 
 
+def _decode_terms(data: np.ndarray, ends: np.ndarray) -> list[str]:
+    """The UTF-8 strings packed end to end in `data`, each ending at its offset in `ends`."""
+    if ends.size and (ends[-1] != data.size or (np.diff(ends) < 0).any() or ends[0] < 0):
+        raise ValueError("term offsets do not match the term bytes")
+    if not ends.size:
+        return []
+    if not (data == ord("\n")).any():  # the usual case: one decode, one split, no Python loop
+        return np.insert(data, ends[:-1], ord("\n")).tobytes().decode("utf-8").split("\n")
+    starts = np.concatenate([[0], ends[:-1]])
+    raw = data.tobytes()
+    return [raw[a:b].decode("utf-8") for a, b in zip(starts, ends, strict=True)]
+
+
 def _from_arrays(config: dict, arrays: dict[str, np.ndarray]) -> LinearStance:
     def numeric(name: str, dtype) -> np.ndarray:
         array = arrays[name]
@@ -220,10 +240,9 @@ def _from_arrays(config: dict, arrays: dict[str, np.ndarray]) -> LinearStance:
             raise ValueError(f"unknown layer kind {spec['kind']!r}")
         blocks = []
         for i, block in enumerate(spec["blocks"]):
-            data = numeric(f"{key}.{i}.terms", np.uint8).tobytes()
-            ends = numeric(f"{key}.{i}.ends", np.int64)
-            starts = np.concatenate([[0], ends[:-1]])
-            terms = np.array([data[a:b].decode("utf-8") for a, b in zip(starts, ends, strict=True)])
+            terms = _decode_terms(
+                numeric(f"{key}.{i}.terms", np.uint8), numeric(f"{key}.{i}.ends", np.int64)
+            )
             blocks.append(
                 TfidfBlock(
                     name=str(block["name"]),
@@ -305,11 +324,11 @@ class SavedModel:
         self.metadata = metadata
         self.path = path
 
-    def predict_proba(self, pairs: pd.DataFrame) -> pd.DataFrame:
+    def predict_proba(self, pairs):
         """Probabilities of favor, against, neutral for each (`text`, `target`) row."""
         return predict_frame(self.estimator, _pairs(pairs))[list(LABELS)]
 
-    def predict(self, pairs: pd.DataFrame) -> pd.Series:
+    def predict(self, pairs):
         """The stance label of each (`text`, `target`) row."""
         return predict_frame(self.estimator, _pairs(pairs))["stance"]
 
@@ -338,7 +357,10 @@ class SavedModel:
         return f"SavedModel({self.metadata.get('experiment', '?')!r}, path={str(self.path)!r})"
 
 
-def _pairs(pairs: pd.DataFrame) -> pd.DataFrame:
+def _pairs(pairs):
+    """`pairs` (a DataFrame, or anything pandas makes one of) as a DataFrame."""
+    import pandas as pd
+
     if not isinstance(pairs, pd.DataFrame):
         pairs = pd.DataFrame(pairs)
     missing = [c for c in FEATURES if c not in pairs.columns]

@@ -18,7 +18,9 @@ from pathlib import Path
 import pandas as pd
 
 from geostance.classify import classify_mentions, summarise
-from geostance.data import (
+from geostance.errors import DataError
+from geostance.outputs import temporary_file
+from geostance.readers import (
     MAX_DOCUMENT_BYTES,
     csv_records,
     decode,
@@ -26,8 +28,6 @@ from geostance.data import (
     text_lines,
     too_long,
 )
-from geostance.errors import DataError
-from geostance.outputs import temporary_file
 
 SUFFIX_FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet"}
 OUTPUT_FORMATS = ("csv", "jsonl", "parquet")

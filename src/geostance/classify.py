@@ -9,13 +9,13 @@ Two tables come out of any number of documents, one batched prediction each time
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
-import pandas as pd
 
 from geostance.errors import ModelError
-from geostance.linear import LABELS, predict_frame
+from geostance.linear import LABELS, label_probabilities
 from geostance.mentions import OTHER_TOKEN, TARGET_TOKEN, back_reference, split_sentences
 
 PROBABILITY_COLUMNS = [f"p_{label}" for label in LABELS]
@@ -34,15 +34,25 @@ SUMMARY_COLUMNS = [
 ]
 
 
-def classify_mentions(
+def classify_mentions(estimator, documents, **options):
+    """The mentions table of `documents` (a DataFrame with `document` and `text` columns) as
+    a DataFrame; see `mention_columns` for the columns and options."""
+    import pandas as pd
+
+    pairs = zip(documents["document"], documents["text"], strict=True)
+    return pd.DataFrame(mention_columns(estimator, pairs, **options))
+
+
+def mention_columns(
     estimator,
-    documents: pd.DataFrame,
+    documents: Iterable[tuple[object, str]],
     *,
     min_confidence: float | None = None,
     explain: int = 0,
     resolve: bool = False,
-) -> pd.DataFrame:
-    """Classify every country mention in `documents` (columns `document`, `text`).
+) -> dict[str, list]:
+    """Classify every country mention in (document id, text) pairs: MENTION_COLUMNS (with
+    `resolved` after `target` when `resolve`) as lists, one item per mention.
 
     min_confidence: a mention whose top probability is below it gets the stance "uncertain".
     resolve: a sentence that names no country but says "both countries", "the two sides" (and
@@ -57,48 +67,49 @@ def classify_mentions(
         raise ModelError("this model has no gazetteer to find countries; use predict instead")
     rows = [
         row
-        for document, text in zip(documents["document"], documents["text"], strict=True)
+        for document, text in documents
         for row in _sentence_rows(gazetteer, document, split_sentences(text), resolve)
     ]
-    frame = pd.DataFrame(
-        rows, columns=["document", "sentence", "text", "target", "read", "resolved"]
+    document, sentence, text, target, read, resolved = (
+        [list(c) for c in zip(*rows, strict=True)] if rows else [[] for _ in range(6)]
     )
-    extra = ["resolved"] if resolve else []
-    if frame.empty:
-        return frame.reindex(columns=MENTION_COLUMNS + extra + explain_columns(estimator, explain))
+    columns = {"document": document, "sentence": sentence, "text": text, "target": target}
+    if resolve:
+        columns["resolved"] = resolved
     # The model reads a resolved sentence with its back-reference replaced by the two names.
-    read = frame[["read", "target"]].rename(columns={"read": "text"})
-    frame = frame.drop(columns="read" if resolve else ["read", "resolved"])
-    predicted = predict_frame(estimator, read)
-    frame["stance"] = predicted["stance"].to_numpy(dtype=object)
-    for label in LABELS:
-        frame[f"p_{label}"] = predicted[label].round(4).to_numpy()
+    pairs = {"text": read, "target": target}
+    proba, stances = (
+        label_probabilities(estimator, pairs) if rows else (np.zeros((0, len(LABELS))), [])
+    )
+    stance = list(stances)
+    if min_confidence is not None:
+        stance = [
+            UNCERTAIN if p < min_confidence else s
+            for s, p in zip(stance, proba.max(axis=1), strict=True)
+        ]
+    columns["stance"] = stance
+    for k, name in enumerate(PROBABILITY_COLUMNS):
+        columns[name] = np.round(proba[:, k], 4).tolist()
     if explain:
-        explanations = estimator.explain(read, frame["stance"], k=explain)
-        frame["explanation"] = [
+        explanations = estimator.explain(pairs, list(stances), k=explain) if rows else []
+        columns["explanation"] = [
             "; ".join(f"{readable_feature(n)} {v:+.3f}" for n, v in e) for e in explanations
         ]
-        clauses = estimator.clauses(read)
-        if clauses is not None:
-            frame["clause"] = clauses
-    if min_confidence is not None:
-        frame.loc[predicted[list(LABELS)].max(axis=1).to_numpy() < min_confidence, "stance"] = (
-            UNCERTAIN
-        )
-    return frame
+        if "clause" in estimator.views:
+            columns["clause"] = estimator.clauses(pairs) if rows else []
+    return columns
 
 
-def overall_stance(summary: pd.DataFrame) -> np.ndarray:
-    """Per row of label counts, the label most mentions carry.
+def overall_stance(counts: np.ndarray) -> np.ndarray:
+    """Per row of label counts (LABELS order), the label most mentions carry.
 
     A tie between favor and against is `mixed`; a tie of neutral with one of them goes to that
     one; mentions below --min-confidence do not vote, and with none left it is `uncertain`.
     """
-    counts = summary[list(LABELS)].to_numpy()
     top = counts.max(axis=1, keepdims=True)
     leaders = (counts == top) & (top > 0)
     favor, against, neutral = leaders.T
-    out = np.full(len(summary), UNCERTAIN, dtype=object)
+    out = np.full(len(counts), UNCERTAIN, dtype=object)
     out[neutral] = "neutral"
     out[favor] = "favor"
     out[against] = "against"
@@ -130,36 +141,56 @@ def explain_columns(estimator, explain: int) -> list[str]:
     return ["explanation"] + (["clause"] if "clause" in estimator.views else [])
 
 
-def summarise(mentions: pd.DataFrame) -> pd.DataFrame:
-    """One row per (document, country) of a mentions table; see the module docstring."""
-    if mentions.empty:
-        return pd.DataFrame(columns=SUMMARY_COLUMNS)
-    keys = ["document", "target"]
-    groups = mentions.groupby(keys, sort=False)
-    summary = groups[PROBABILITY_COLUMNS].mean().round(4)
-    summary.insert(0, "mentions", groups.size())
-    counts = groups["stance"].value_counts().unstack(fill_value=0)
-    for label in (*LABELS, UNCERTAIN):
-        summary.insert(len(summary.columns) - 3, label, counts.get(label, 0))
-    summary["stance"] = overall_stance(summary)
-    # Evidence: up to three sentences behind the overall stance (both sides when mixed),
-    # surest first.
-    joined = mentions.join(summary["stance"].rename("overall"), on=keys)
-    backs = (joined["stance"] == joined["overall"]) | (
-        (joined["overall"] == MIXED) & joined["stance"].isin(["favor", "against"])
+def summarise(mentions):
+    """The summary table (SUMMARY_COLUMNS) of a mentions DataFrame, as a DataFrame."""
+    import pandas as pd
+
+    columns = {c: mentions[c].tolist() for c in MENTION_COLUMNS}
+    return pd.DataFrame(summary_columns(columns), columns=SUMMARY_COLUMNS)
+
+
+def summary_columns(mentions: dict[str, list]) -> dict[str, list]:
+    """One row per (document, country) of a mentions table, in order of first mention; see
+    the module docstring. Evidence: up to three sentences behind the overall stance (from both
+    sides when mixed), surest first."""
+    index: dict[tuple, int] = {}
+    keys = zip(mentions["document"], mentions["target"], strict=True)
+    group = np.array([index.setdefault(key, len(index)) for key in keys], dtype=np.int64)
+    labels = [*LABELS, UNCERTAIN]
+    label = np.array([labels.index(s) for s in mentions["stance"]], dtype=np.int64)
+    proba = np.array([mentions[c] for c in PROBABILITY_COLUMNS], dtype=float).T
+    proba = proba.reshape(-1, len(LABELS))
+    counts = np.zeros((len(index), len(labels)), dtype=np.int64)
+    np.add.at(counts, (group, label), 1)
+    sizes = counts.sum(axis=1)
+    overall = overall_stance(counts[:, : len(LABELS)])
+    # A mention backs its group's stance by carrying it, or either side of a mixed one.
+    stance = np.asarray(mentions["stance"], dtype=object)
+    backs = (stance == overall[group]) | (
+        (overall[group] == MIXED) & np.isin(stance, ["favor", "against"])
     )
-    agreeing = joined[backs]
-    sureness = agreeing[PROBABILITY_COLUMNS].to_numpy()[
-        np.arange(len(agreeing)), [LABELS.index(v) for v in agreeing["stance"]]
-    ]
-    ranked = agreeing.assign(sureness=sureness).sort_values(
-        "sureness", ascending=False, kind="stable"
+    sureness = np.where(
+        label < len(LABELS),
+        proba[np.arange(len(label)), np.minimum(label, len(LABELS) - 1)],
+        proba.max(axis=1, initial=0),
     )
-    evidence = ranked.groupby(keys, sort=False)["sentence"].agg(
-        lambda sentences: ";".join(str(int(i)) for i in sentences.iloc[:3])
-    )
-    summary["evidence"] = evidence.astype(object).reindex(summary.index, fill_value="")
-    return summary.reset_index()[SUMMARY_COLUMNS]
+    evidence: list[list[str]] = [[] for _ in index]
+    for i in np.lexsort((-sureness, group)):  # by group, surest first, ties in mention order
+        if backs[i] and len(evidence[group[i]]) < 3:
+            evidence[group[i]].append(str(int(mentions["sentence"][i])))
+    out: dict[str, list] = {
+        "document": [document for document, _ in index],
+        "target": [target for _, target in index],
+        "mentions": sizes.tolist(),
+    }
+    for k, name in enumerate(labels):
+        out[name] = counts[:, k].tolist()
+    for k, name in enumerate(PROBABILITY_COLUMNS):
+        sums = np.bincount(group, proba[:, k], minlength=len(index))
+        out[name] = np.round(sums / np.maximum(sizes, 1), 4).tolist()
+    out["stance"] = overall.tolist()
+    out["evidence"] = [";".join(e) for e in evidence]
+    return {c: out[c] for c in SUMMARY_COLUMNS}
 
 
 @dataclass
@@ -172,8 +203,11 @@ class Classification:
     def to_dict(self) -> dict:
         return asdict(self)
 
-    def mentions(self) -> pd.DataFrame:
-        """One row per (sentence, country): index, text, target, stance, p_favor, ..."""
+    def mentions(self):
+        """One row per (sentence, country) as a DataFrame: index, text, target, stance,
+        p_favor, ..."""
+        import pandas as pd
+
         rows = [
             {"index": s["index"], "text": s["text"], **m}
             for s in self.sentences
@@ -191,31 +225,29 @@ def classify_texts(
     explain: int = 0,
     resolve: bool = False,
 ) -> list[Classification]:
-    """Classify each text; one `Classification` per text, in order."""
-    documents = pd.DataFrame({"document": np.arange(len(texts)), "text": texts})
-    mentions = classify_mentions(
-        model.estimator, documents, min_confidence=min_confidence, explain=explain, resolve=resolve
+    """Classify each text; one `Classification` per text, in order (no pandas on this path,
+    so a one-off classification starts quickly)."""
+    mentions = mention_columns(
+        model.estimator,
+        enumerate(texts),
+        min_confidence=min_confidence,
+        explain=explain,
+        resolve=resolve,
     )
-    columns = ["target", "stance", *PROBABILITY_COLUMNS]
-    columns += [c for c in ("resolved", "explanation", "clause") if c in mentions.columns]
-    summary = summarise(mentions)
-    results = []
-    for document, text in enumerate(texts):
-        found = mentions[mentions["document"] == document]
-        result = Classification()
-        for index, sentence in enumerate(split_sentences(text), start=1):
-            rows = found[found["sentence"] == index]
-            result.sentences.append(
-                {
-                    "index": index,
-                    "text": sentence,
-                    "mentions": rows[columns].to_dict("records"),
-                }
-            )
-        result.summary = (
-            summary[summary["document"] == document].drop(columns=["document"]).to_dict("records")
-        )
-        results.append(result)
+    shown = ["target", "stance", *PROBABILITY_COLUMNS]
+    shown += [c for c in ("resolved", "explanation", "clause") if c in mentions]
+    by_sentence: dict[tuple, list[dict]] = {}
+    for i, key in enumerate(zip(mentions["document"], mentions["sentence"], strict=True)):
+        by_sentence.setdefault(key, []).append({c: mentions[c][i] for c in shown})
+    summary = summary_columns(mentions)
+    results = [Classification() for _ in texts]
+    for j, document in enumerate(summary["document"]):
+        results[document].summary.append({c: summary[c][j] for c in SUMMARY_COLUMNS[1:]})
+    for document, (text, result) in enumerate(zip(texts, results, strict=True)):
+        result.sentences = [
+            {"index": index, "text": sentence, "mentions": by_sentence.get((document, index), [])}
+            for index, sentence in enumerate(split_sentences(text), start=1)
+        ]
     return results
 
 

@@ -270,8 +270,8 @@ def _classify_batch(
 )
 def evaluate_command(model_dir, data_path, out_dir) -> None:
     """Score a saved model on a labeled file and write the same report as training does."""
-    from geostance.artifacts import json_ready, load_model
-    from geostance.data import file_digest, read_labeled
+    from geostance.artifacts import file_digest, json_ready, load_model
+    from geostance.data import read_labeled
     from geostance.evaluate import confident_errors, score_predictions, with_predictions
     from geostance.outputs import check_folder, publish
     from geostance.report import write_report
@@ -402,7 +402,7 @@ def _log(message: str) -> None:
 
 
 def _read_text(text: str | None, file_path: str | None) -> str:
-    from geostance.data import MAX_DOCUMENT_BYTES, decode, read_text, too_long
+    from geostance.readers import MAX_DOCUMENT_BYTES, decode, read_text, too_long
 
     if text is not None and file_path is not None:
         raise click.UsageError("give TEXT or --file, not both")

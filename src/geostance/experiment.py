@@ -19,9 +19,9 @@ from sklearn.base import clone
 from sklearn.dummy import DummyClassifier
 
 from geostance import evaluate
-from geostance.artifacts import json_ready, write_model
+from geostance.artifacts import file_digest, json_ready, write_model
 from geostance.config import Experiment
-from geostance.data import file_digest, read_labeled, read_tweeteval
+from geostance.data import read_labeled, read_tweeteval
 from geostance.errors import ConfigError, DataError
 from geostance.linear import FEATURES
 from geostance.mentions import Gazetteer

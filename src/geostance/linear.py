@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import cached_property
+from itertools import chain, repeat
+from typing import NamedTuple
 
 import numpy as np
-import pandas as pd
 import scipy.sparse as sp
 
 from geostance.mentions import OTHER_TOKEN, TARGET_TOKEN, Gazetteer, view_text
@@ -23,8 +25,8 @@ KINDS = ("softmax", "binary", "ovr")
 
 _HASHTAG = re.compile(r"#(\w+)")
 _WORD_BREAK = re.compile(r"(?<=[a-z])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])|(?<=[A-Za-z])(?=\d)|_")
-_WHITE_SPACES = re.compile(r"\s\s+")
 WORD_CACHE = 200_000  # distinct words whose character n-gram columns are kept
+_MISSING = repeat(-1)  # dict.get's default for n-grams outside the vocabulary
 
 
 @dataclass
@@ -36,7 +38,7 @@ class TfidfBlock:
     ngram_range: tuple[int, int]
     sublinear_tf: bool
     token_pattern: str
-    terms: np.ndarray  # the n-gram of each column
+    terms: list[str]  # the n-gram of each column
     idf: np.ndarray
     view: str = "sentence"  # the part of the masked sentence it reads (mentions.view_text)
     window: int = 0  # words around a mention, for the window views
@@ -45,68 +47,92 @@ class TfidfBlock:
         if self.analyzer not in ANALYZERS:
             raise ValueError(f"analyzer must be one of {ANALYZERS}, got {self.analyzer!r}")
         self.ngram_range = tuple(int(n) for n in self.ngram_range)
-        self.index = {str(t): i for i, t in enumerate(self.terms)}
+        self.terms = self.terms.tolist() if isinstance(self.terms, np.ndarray) else list(self.terms)
         self._token = re.compile(self.token_pattern)
         self._cache: dict[str, list[int]] = {}
 
-    def _columns(self, text: str) -> list[int]:
-        """The vocabulary columns of `text`'s n-grams, repeated as often as they occur.
+    @cached_property
+    def index(self) -> dict[str, int]:
+        """Column of each n-gram; built on first use, so loading a model stays quick."""
+        return dict(zip(self.terms, range(len(self.terms)), strict=True))
 
-        Character n-grams never cross a word boundary (char_wb), so a sentence's are the sum of
-        its words': each distinct word is analysed once and its columns kept in a bounded cache.
-        """
-        if self.analyzer == "word":
-            return [j for j in map(self.index.get, self.ngrams(text)) if j is not None]
-        found = []
-        for word in _WHITE_SPACES.sub(" ", text.lower()).split():
-            cached = self._cache.get(word)
-            if cached is None:
-                if len(self._cache) >= WORD_CACHE:
-                    self._cache.clear()  # bounded memory on endless input; refills as it goes
-                grams = self.ngrams(word)
-                cached = self._cache[word] = [
-                    j for j in map(self.index.get, grams) if j is not None
-                ]
-            found += cached
-        return found
-
-    def ngrams(self, text: str) -> list[str]:
-        """The n-grams scikit-learn's analyzer yields for `text`, in the same order."""
+    def _char_ngrams(self, word: str) -> list[str]:
+        """The n-grams scikit-learn's char_wb analyzer yields for one lowercased word."""
         low, high = self.ngram_range
-        text = text.lower()
-        if self.analyzer == "word":
-            tokens = self._token.findall(text)
-            grams = list(tokens) if low == 1 else []
-            for n in range(max(low, 2), min(high, len(tokens)) + 1):
-                grams += [" ".join(tokens[i : i + n]) for i in range(len(tokens) - n + 1)]
-            return grams
-        grams = []
-        for word in _WHITE_SPACES.sub(" ", text).split():
-            word = f" {word} "
-            for n in range(low, high + 1):
-                grams += [word[i : i + n] for i in range(max(1, len(word) - n + 1))]
-                if len(word) <= n:  # a short word yields itself once, whatever n
-                    break
+        word, grams = f" {word} ", []
+        for n in range(low, high + 1):
+            grams += [word[i : i + n] for i in range(max(1, len(word) - n + 1))]
+            if len(word) <= n:  # a short word yields itself once, whatever n
+                break
         return grams
 
     def transform(self, texts: list[str]) -> sp.csr_matrix:
-        rows, columns = [], []
-        for row, text in enumerate(texts):
-            found = self._columns(text)
-            rows += [row] * len(found)
-            columns += found
-        counts = sp.csr_matrix(
-            (np.ones(len(columns)), (rows, columns)), shape=(len(texts), len(self.terms))
-        )
-        counts.sum_duplicates()
-        counts.sort_indices()
+        """TF-IDF rows of `texts`, equal to the fitted vectorizer's (tested)."""
+        matrix, norms = self.weighted(texts)
+        matrix.data /= np.repeat(norms, np.diff(matrix.indptr))
+        return matrix
+
+    def weighted(self, texts: list[str]) -> tuple[sp.csr_matrix, np.ndarray]:
+        """TF-IDF rows before l2 normalisation, and each row's norm (1 for an empty row): a
+        linear layer can divide its few scores instead of every matrix entry."""
+        matrix = self._word_counts(texts) if self.analyzer == "word" else self._char_counts(texts)
         if self.sublinear_tf:
-            counts.data = np.log(counts.data) + 1
-        counts.data *= self.idf[counts.indices]
-        norms = np.sqrt(np.asarray(counts.multiply(counts).sum(axis=1)).ravel())
+            np.log(matrix.data, out=matrix.data)
+            matrix.data += 1
+        matrix.data *= self.idf[matrix.indices]
+        norms = np.sqrt(matrix.multiply(matrix).sum(axis=1).A1)
         norms[norms == 0] = 1
-        counts.data /= np.repeat(norms, np.diff(counts.indptr))
-        return counts
+        return matrix, norms
+
+    def _word_counts(self, texts: list[str]) -> sp.csr_matrix:
+        """All texts' n-grams in one pass over their concatenated tokens; an n-gram that would
+        span two texts is dropped."""
+        tokens = [self._token.findall(text.lower()) for text in texts]
+        text_of = np.repeat(np.arange(len(texts)), list(map(len, tokens)))
+        flat = list(chain.from_iterable(tokens))
+        rows, columns = [], []
+        low, high = self.ngram_range
+        for n in range(low, high + 1):
+            grams = (
+                flat if n == 1 else map(" ".join, zip(*(flat[i:] for i in range(n)), strict=False))
+            )
+            count = max(len(flat) - n + 1, 0)
+            found = np.fromiter(map(self.index.get, grams, _MISSING), np.int64, count)
+            starts = text_of[: len(found)]
+            keep = (found >= 0) & (starts == text_of[n - 1 :])
+            rows.append(starts[keep])
+            columns.append(found[keep])
+        return _count_matrix(
+            np.concatenate(rows), np.concatenate(columns), len(texts), len(self.terms)
+        )
+
+    def _char_counts(self, texts: list[str]) -> sp.csr_matrix:
+        """Character n-grams never cross a word boundary (char_wb), so a text's counts are the
+        sum of its words': (texts x distinct words) @ (distinct words x n-grams), where each
+        word's n-gram columns are computed once and kept in a bounded cache."""
+        words = [text.lower().split() for text in texts]  # as sklearn's, whitespace runs too
+        distinct = dict.fromkeys(chain.from_iterable(words))
+        if len(self._cache) + len(distinct) > WORD_CACHE:
+            self._cache.clear()  # bounded memory on endless input; refills as it goes
+        cache, get = self._cache, self.index.get
+        for word in distinct:
+            if word not in cache:
+                cache[word] = [j for j in map(get, self._char_ngrams(word), _MISSING) if j >= 0]
+        position = dict(zip(distinct, range(len(distinct)), strict=True))
+        occurrences = _count_matrix(
+            np.repeat(np.arange(len(texts)), list(map(len, words))),
+            np.fromiter(map(position.get, chain.from_iterable(words)), np.int64),
+            len(texts),
+            len(distinct),
+        )
+        grams = [cache[word] for word in distinct]
+        vocabulary = _count_matrix(
+            np.repeat(np.arange(len(grams)), list(map(len, grams))),
+            np.fromiter(chain.from_iterable(grams), np.int64),
+            len(grams),
+            len(self.terms),
+        )
+        return occurrences @ vocabulary
 
 
 @dataclass
@@ -120,27 +146,51 @@ class LinearLayer:
     intercepts: np.ndarray
     kind: str  # softmax (multinomial), binary (two classes), ovr (one-vs-rest)
 
-    def features(self, inputs: pd.DataFrame) -> sp.csr_matrix:
-        texts = inputs["text"].tolist()
-        views = {
-            (b.view, b.window): [view_text(t, b.view, b.window) for t in texts] for b in self.blocks
-        }
-        shared = sp.hstack([b.transform(views[b.view, b.window]) for b in self.blocks]).tocsr()
+    def features(self, inputs: Inputs) -> sp.csr_matrix:
+        """The full feature matrix (TF-IDF blocks, then a copy per target), as the classifier
+        was trained on: for explanations, which name the feature behind each contribution."""
+        blocks = [
+            b.transform(texts) for b, texts in zip(self.blocks, self._views(inputs), strict=True)
+        ]
+        shared = sp.hstack(blocks).tocsr()
         if not self.targets:
             return shared
-        targets = inputs["target"].to_numpy()
-        copies = [sp.diags((targets == t).astype(float)) @ shared for t in self.targets]
+        copies = [sp.diags((inputs.targets == t).astype(float)) @ shared for t in self.targets]
         return sp.hstack([shared, *copies]).tocsr()
 
+    def scores(self, inputs: Inputs) -> np.ndarray:
+        """The decision function, `features(inputs) @ weights.T + intercepts`, block by block:
+        each block's unnormalised rows meet its slice of the weights and only the n x classes
+        product is divided by the row norms, so no block is copied or rescaled entry by entry."""
+        scores = np.tile(self.intercepts, (len(inputs.texts), 1))
+        copies = [(inputs.targets == t).nonzero()[0] for t in self.targets]
+        width, offset = sum(len(b.terms) for b in self.blocks), 0
+        for block, texts in zip(self.blocks, self._views(inputs), strict=True):
+            matrix, norms = block.weighted(texts)
+            columns = slice(offset, offset + len(block.terms))
+            part = matrix @ self.weights[:, columns].T
+            for copy, rows in enumerate(copies, start=1):
+                shifted = slice(columns.start + copy * width, columns.stop + copy * width)
+                part[rows] += matrix[rows] @ self.weights[:, shifted].T
+            scores += part / norms[:, None]
+            offset += len(block.terms)
+        return scores
+
+    def _views(self, inputs: Inputs) -> list[list[str]]:
+        """The text each block reads (blocks that share a view share one list)."""
+        views: dict[tuple[str, int], list[str]] = {}
+        for b in self.blocks:
+            if (b.view, b.window) not in views:
+                views[b.view, b.window] = [view_text(t, b.view, b.window) for t in inputs.texts]
+        return [views[b.view, b.window] for b in self.blocks]
+
     def feature_names(self) -> np.ndarray:
-        names = np.array(
-            [f"{b.name}__{t}" for b in self.blocks for t in b.terms.tolist()], dtype=object
-        )
+        names = np.array([f"{b.name}__{t}" for b in self.blocks for t in b.terms], dtype=object)
         copies = [np.array([f"{t}::{n}" for n in names], dtype=object) for t in self.targets]
         return np.concatenate([names, *copies])
 
-    def predict_proba(self, matrix: sp.csr_matrix) -> np.ndarray:
-        scores = np.asarray(matrix @ self.weights.T) + self.intercepts
+    def predict_proba(self, inputs: Inputs) -> np.ndarray:
+        scores = self.scores(inputs)
         if self.kind == "binary":
             positive = _expit(scores[:, 1])
             return np.column_stack([1 - positive, positive])
@@ -150,6 +200,17 @@ class LinearLayer:
         scores -= scores.max(axis=1, keepdims=True)
         np.exp(scores, out=scores)
         return scores / scores.sum(axis=1, keepdims=True)
+
+
+class Inputs(NamedTuple):
+    """What the vectorizers see: texts with hashtags split and targets masked, and targets."""
+
+    texts: list[str]
+    targets: np.ndarray  # of str, one per text
+
+    def take(self, rows: np.ndarray) -> Inputs:
+        """The rows selected by a boolean mask."""
+        return Inputs([self.texts[i] for i in rows.nonzero()[0]], self.targets[rows])
 
 
 class LinearStance:
@@ -174,31 +235,32 @@ class LinearStance:
         self.split_hashtags = split_hashtags
         self.temperature = temperature
 
-    def prepare(self, X: pd.DataFrame) -> pd.DataFrame:
-        """What the vectorizers see: `text` with hashtags split and targets masked, `target`."""
+    def prepare(self, X) -> Inputs:
+        """What the vectorizers see (see `prepare_inputs`)."""
         gazetteer = self.gazetteer if self.mask_targets else None
         return prepare_inputs(X, gazetteer, self.split_hashtags)
 
-    def routes(self, inputs: pd.DataFrame):
-        return routes(inputs, self.per_target, self.pooled)
+    def routes(self, inputs: Inputs):
+        return routes(inputs.targets, self.per_target, self.pooled)
 
-    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
-        """Probabilities, columns in the order of `classes_`."""
+    def predict_proba(self, X) -> np.ndarray:
+        """Probabilities, columns in the order of `classes_`. X: a DataFrame, or any mapping,
+        with `text` and `target` columns."""
         inputs = self.prepare(X)
         classes = list(self.classes_)
-        proba = np.zeros((len(inputs), len(classes)))
+        proba = np.zeros((len(inputs.texts), len(classes)))
         for layer, rows in self.routes(inputs):
             if isinstance(layer, str):
                 proba[rows, classes.index(layer)] = 1.0
                 continue
             columns = [classes.index(c) for c in layer.classes]
-            proba[np.ix_(rows, columns)] = layer.predict_proba(layer.features(inputs[rows]))
+            proba[np.ix_(rows, columns)] = layer.predict_proba(inputs.take(rows))
         return scale_temperature(proba, self.temperature) if self.temperature != 1.0 else proba
 
-    def predict(self, X: pd.DataFrame) -> np.ndarray:
+    def predict(self, X) -> np.ndarray:
         return self.classes_[self.predict_proba(X).argmax(axis=1)]
 
-    def explain(self, X: pd.DataFrame, labels, k: int | None = 5) -> list[list[tuple[str, float]]]:
+    def explain(self, X, labels, k: int | None = 5) -> list[list[tuple[str, float]]]:
         """For each row, the n-grams that push its score toward `labels[i]` the most.
 
         A contribution is the n-gram's TF-IDF value times its weight for that label, so all of a
@@ -207,11 +269,11 @@ class LinearStance:
         """
         inputs = self.prepare(X)
         labels = np.asarray(labels, dtype=object)
-        out: list[list[tuple[str, float]]] = [[] for _ in range(len(inputs))]
+        out: list[list[tuple[str, float]]] = [[] for _ in inputs.texts]
         for layer, rows in self.routes(inputs):
             if isinstance(layer, str):
                 continue  # a constant prediction has no n-grams behind it
-            matrix = layer.features(inputs[rows])
+            matrix = layer.features(inputs.take(rows))
             names = layer.feature_names()
             classes = list(layer.classes)
             for local, i in enumerate(np.flatnonzero(rows)):
@@ -229,7 +291,7 @@ class LinearStance:
         """The parts of a sentence the model reads (see `mentions.view_text`)."""
         return {b.view for b in self.pooled.blocks}
 
-    def clauses(self, X: pd.DataFrame) -> list[str] | None:
+    def clauses(self, X) -> list[str] | None:
         """The clause the model read for each row (placeholders shown as [TARGET] and
         [OTHER]), or None when it has no clause view."""
         if "clause" not in self.views:
@@ -239,7 +301,7 @@ class LinearStance:
             .strip()
             .replace(TARGET_TOKEN, "[TARGET]")
             .replace(OTHER_TOKEN, "[OTHER]")
-            for text in self.prepare(X)["text"]
+            for text in self.prepare(X).texts
         ]
 
     def top_features(self, k: int) -> dict[str, list[tuple[str, float]]]:
@@ -251,11 +313,15 @@ class LinearStance:
         }
 
 
-def routes(inputs: pd.DataFrame, per_target: dict, pooled):
+def _count_matrix(rows: np.ndarray, columns: np.ndarray, height: int, width: int) -> sp.csr_matrix:
+    """How often each (row, column) pair occurs: converting from coordinates sums duplicates."""
+    return sp.csr_matrix((np.ones(len(rows)), (rows, columns)), shape=(height, width))
+
+
+def routes(targets: np.ndarray, per_target: dict, pooled):
     """(model or constant label, boolean row mask) pairs covering every row once: a row of a
     target with its own model goes to it, every other row to the pooled one."""
-    targets = inputs["target"].to_numpy()
-    routed = np.zeros(len(inputs), dtype=bool)
+    routed = np.zeros(len(targets), dtype=bool)
     for target, model in per_target.items():
         rows = targets == target
         if rows.any():
@@ -265,18 +331,26 @@ def routes(inputs: pd.DataFrame, per_target: dict, pooled):
         yield pooled, ~routed
 
 
-def prepare_inputs(X: pd.DataFrame, gazetteer: Gazetteer | None, split_hashtags: bool):
-    """`text` with hashtags split ("#StopTheWar" also yields "Stop The War") and, with a
-    gazetteer, the row's target masked as one token and other countries as another."""
-    if not isinstance(X, pd.DataFrame) or not set(FEATURES) <= set(X.columns):
-        raise ValueError("X must be a DataFrame with 'text' and 'target' columns")
-    texts = X["text"].astype(str).tolist()
-    targets = X["target"].astype(str).tolist()
+def prepare_inputs(X, gazetteer: Gazetteer | None, split_hashtags: bool) -> Inputs:
+    """X's `text` with hashtags split ("#StopTheWar" also yields "Stop The War") and, with a
+    gazetteer, the row's target masked as one token and other countries as another.
+
+    X is a DataFrame or any mapping of column name to sequence, so classifying one text needs
+    no pandas.
+    """
+    try:
+        texts, targets = list(map(str, X["text"])), list(map(str, X["target"]))
+    except (KeyError, TypeError, IndexError):
+        raise ValueError(
+            "X must be a DataFrame or mapping with 'text' and 'target' columns"
+        ) from None
+    if len(texts) != len(targets):
+        raise ValueError("X's 'text' and 'target' columns differ in length")
     if split_hashtags:
         texts = [_HASHTAG.sub(_split_hashtag, t) for t in texts]
     if gazetteer is not None:
         texts = [gazetteer.mask(t, g) for t, g in zip(texts, targets, strict=True)]
-    return pd.DataFrame({"text": texts, "target": targets})
+    return Inputs(texts, np.array(targets, dtype=object))
 
 
 def _expit(values: np.ndarray) -> np.ndarray:
@@ -295,12 +369,20 @@ def scale_temperature(proba: np.ndarray, temperature: float) -> np.ndarray:
     return scaled / scaled.sum(axis=1, keepdims=True)
 
 
-def predict_frame(model, X: pd.DataFrame) -> pd.DataFrame:
-    """Probabilities as columns named by label (LABELS order) plus the predicted `stance`."""
-    proba = np.zeros((len(X), len(LABELS)))
+def label_probabilities(model, X) -> tuple[np.ndarray, np.ndarray]:
+    """(probabilities with one column per label in LABELS order, predicted stances)."""
+    proba = np.zeros((len(X["text"]), len(LABELS)))
     columns = [LABELS.index(c) for c in model.classes_]
-    proba[:, columns] = model.predict_proba(X[FEATURES])
-    frame = pd.DataFrame(proba, columns=list(LABELS), index=X.index)
+    proba[:, columns] = model.predict_proba(X)
     # Argmax in the model's own class order, so ties break exactly as model.predict does.
-    frame["stance"] = np.asarray(model.classes_, dtype=object)[proba[:, columns].argmax(axis=1)]
+    return proba, np.asarray(model.classes_, dtype=object)[proba[:, columns].argmax(axis=1)]
+
+
+def predict_frame(model, X):
+    """Probabilities as columns named by label (LABELS order) plus the predicted `stance`."""
+    import pandas as pd
+
+    proba, stances = label_probabilities(model, X[FEATURES])
+    frame = pd.DataFrame(proba, columns=list(LABELS), index=X.index)
+    frame["stance"] = stances
     return frame

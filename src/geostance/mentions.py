@@ -57,8 +57,9 @@ class Gazetteer:
         # \w on both sides keeps "Indianapolis" and "Pakistani" apart from "India" and "Pakistan";
         # hyphens and apostrophes are boundaries, so "Pakistan-Russia" and "Russia's" match.
         self._pattern = re.compile(rf"(?<!\w){_trie_pattern(self.aliases)}(?!\w)")
-        # A sentence is searched once to list its targets and again to mask it for each of them.
-        self._find = lru_cache(maxsize=4096)(self._search)
+        # A sentence is searched once to list its targets and again to mask it for each of them,
+        # after the rest of its chunk (500 documents, some 5,000 sentences) has been searched.
+        self._find = lru_cache(maxsize=16_384)(self._search)
 
     @classmethod
     def from_csv(cls, path: str | Path) -> Gazetteer:

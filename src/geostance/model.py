@@ -163,7 +163,7 @@ class StanceClassifier(ClassifierMixin, BaseEstimator):
         )
 
     def _routes(self, inputs: pd.DataFrame):
-        return routes(inputs, self.target_pipelines_, self.pipeline_)
+        return routes(inputs["target"].to_numpy(), self.target_pipelines_, self.pipeline_)
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
         return self.classes_[self.predict_proba(X).argmax(axis=1)]
@@ -171,7 +171,8 @@ class StanceClassifier(ClassifierMixin, BaseEstimator):
     def prepare(self, X: pd.DataFrame) -> pd.DataFrame:
         """What the vectorizers see: `text` with hashtags split and targets masked, `target`."""
         gazetteer = self.gazetteer if self.mask_targets else None
-        return prepare_inputs(X, gazetteer, self.split_hashtags)
+        inputs = prepare_inputs(X, gazetteer, self.split_hashtags)
+        return pd.DataFrame({"text": inputs.texts, "target": inputs.targets})
 
     def _aligned(self, model: Pipeline, inputs: pd.DataFrame) -> np.ndarray:
         """A sub-model's probabilities spread over all of `classes_` (it may know fewer)."""

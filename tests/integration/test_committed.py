@@ -9,8 +9,9 @@ import pytest
 from sklearn.base import clone
 
 from geostance import load_model
+from geostance.artifacts import file_digest
 from geostance.config import load_experiment
-from geostance.data import file_digest, read_labeled
+from geostance.data import read_labeled
 from geostance.experiment import build_estimator, load_data, load_gazetteer
 from geostance.linear import FEATURES
 from geostance.mentions import Gazetteer

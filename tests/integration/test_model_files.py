@@ -115,7 +115,7 @@ def crafted_pickle_model(folder, marker):
     folder.mkdir()
     with open(folder / "model.joblib", "wb") as handle:
         pickle.dump(_Plant(marker), handle)
-    from geostance.data import file_digest
+    from geostance.artifacts import file_digest
 
     metadata = {"schema": "geostance-model/1", "model_sha256": file_digest(folder / "model.joblib")}
     (folder / "metadata.json").write_text(json.dumps(metadata))
@@ -138,7 +138,9 @@ def test_convert_turns_a_trusted_pickle_into_identical_weights(trained, tmp_path
     from geostance.experiment import build_estimator, load_gazetteer
 
     experiment = load_experiment(FIXTURES / "tiny.toml")
-    estimator = clone(build_estimator({"C": 5.0, "char_ngram_range": (2, 4)}, load_gazetteer(experiment)))
+    estimator = clone(
+        build_estimator({"C": 5.0, "char_ngram_range": (2, 4)}, load_gazetteer(experiment))
+    )
     estimator.fit(labeled[["text", "target"]], labeled["stance"])
     old = tmp_path / "old"
     old.mkdir()
@@ -165,6 +167,9 @@ def test_signed_models_verify_with_the_key(trained, tmp_path, capsys, monkeypatc
     with pytest.raises(ModelError, match="signature missing or wrong"):
         load_model(trained["model"])  # unsigned, and a key is set: refused
     monkeypatch.delenv("GEOSTANCE_MODEL_KEY")
-    assert load_model(models / "tiny").predict(
-        pd.DataFrame({"text": ["Russia won."], "target": ["Russia"]})
-    ).size == 1
+    assert (
+        load_model(models / "tiny")
+        .predict(pd.DataFrame({"text": ["Russia won."], "target": ["Russia"]}))
+        .size
+        == 1
+    )

@@ -3,7 +3,7 @@ error, and classification does not depend on how documents are chunked."""
 
 import pandas as pd
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from geostance.batch import read_documents
@@ -81,7 +81,9 @@ def model(trained):
     return load_model(trained["model"])
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(documents=st.lists(texts, min_size=1, max_size=6), size=st.integers(1, 4))
 def test_classify_is_the_same_whatever_the_chunk_size(model, documents, size):
     from geostance.batch import classify_documents
@@ -95,24 +97,42 @@ def test_classify_is_the_same_whatever_the_chunk_size(model, documents, size):
     )
 
 
-@pytest.fixture(scope="module")
-def char_vectorizer():
+CORPUS = [
+    "Pakistan's economy is in shambles.",
+    "ΣΑΣ İstanbul ǅ straße 3.5%",
+    "x" * 60,
+    "",
+    "a b a b a",
+]
+
+
+@pytest.fixture(
+    scope="module",
+    params=[("char_wb", (2, 5)), ("word", (1, 2)), ("word", (1, 3)), ("word", (2, 3))],
+)
+def vectorizer(request):
     from sklearn.feature_extraction.text import TfidfVectorizer
 
-    corpus = ["Pakistan's economy is in shambles.", "ΣΑΣ İstanbul ǅ straße 3.5%", "x" * 60, ""]
-    return TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True).fit(corpus)
+    analyzer, ngram_range = request.param
+    pattern = {"token_pattern": r"(?u)\b\w+\b"} if analyzer == "word" else {}
+    return TfidfVectorizer(
+        analyzer=analyzer, ngram_range=ngram_range, sublinear_tf=True, **pattern
+    ).fit(CORPUS)
 
 
 @FUZZ
 @given(texts=st.lists(st.one_of(texts, st.text(min_size=50, max_size=400)), min_size=1, max_size=6))
-def test_cached_char_ngrams_equal_scikit_learns_matrix(char_vectorizer, texts):
+@example(texts=["b a", "b", "a", "", "a b", "a"])  # n-grams across texts' borders would count
+def test_tfidf_blocks_equal_scikit_learns_matrix(vectorizer, texts):
+    """Char n-grams come from a per-word cache, word n-grams from all texts' tokens at once
+    (none may span two texts): both must give scikit-learn's matrix exactly."""
     from geostance.linear import TfidfBlock
 
     block = TfidfBlock(
-        "char", "char_wb", (2, 5), True, r"(?u)\b\w+\b",
-        char_vectorizer.get_feature_names_out(), char_vectorizer.idf_,
+        "block", vectorizer.analyzer, vectorizer.ngram_range, True, vectorizer.token_pattern,
+        vectorizer.get_feature_names_out(), vectorizer.idf_,
     )  # fmt: skip
     for _ in range(2):  # cold cache, then warm
-        ours, theirs = block.transform(texts), char_vectorizer.transform(texts)
+        ours, theirs = block.transform(texts), vectorizer.transform(texts)
         assert ours.shape == theirs.shape and ours.nnz == theirs.nnz
         assert abs(ours - theirs).max() < 1e-12 if ours.nnz else True
