@@ -1,18 +1,26 @@
 """Speed, size and memory of geostance, each figure beside a baseline measured in this run.
 
     python benchmarks/classify_speed.py [--model models/default] [--sizes 100000 1000000]
+                                        [--skip-training]
 
 The baselines need the scikit-learn estimator behind the saved model: it is refitted from the
 model's own config and data (identical probabilities, tested), then pickled as geostance 0.1
 saved models, so "before" and "after" are measured side by side.
 1. Throughput: end-to-end batch classification (documents read from a file, split, mentions
-   found and masked, classified, results written) against the bare scikit-learn pipeline's
-   predict_proba on the same mentions, pre-split and pre-masked.
-2. Cold start of `geostance classify "..."` (weights-only model, no scikit-learn imported)
-   against `python -c "import sklearn"` and against loading the pickle and predicting.
+   found and masked, classified, results written; no summary, as `classify --input` without
+   --summary) against the bare scikit-learn pipeline's predict_proba on the same mentions,
+   pre-split and pre-masked; best of two runs each, interleaved. The outputs must be equal.
+2. Cold start of `geostance classify "..."` (weights-only model, neither scikit-learn nor
+   pandas imported) against `python -c "import sklearn"` and against loading the pickle and
+   predicting.
 3. Model size on disk: the weights-only folder against the pickle.
-4. Peak RSS of `geostance classify --input` streaming N sentences from a file, for each size
-   in --sizes: flat in N.
+4. Peak RSS of `geostance classify --input` streaming N sentences from a file (with
+   --summary), for each size in --sizes: flat in N.
+5. `classify --input` on the first size with --jobs 1 and with --jobs 2.
+6. Training: the solver of the saved model's classifier on its training features with one
+   BLAS thread (what `StanceClassifier.fit` does) and with the library's default threads; and,
+   unless --skip-training, the wall time of training the model's whole experiment
+   (`geostance train`, into a temporary folder).
 The machine's load average is printed beside the figures: shared machines are noisy.
 Sentences come from the committed labeled data, shuffled and joined ten to a document.
 """
@@ -47,7 +55,8 @@ def write_documents(path: Path, sentences: list[str], n_sentences: int) -> int:
 
 
 def refit(model_dir: Path):
-    """The scikit-learn estimator behind the saved model, refitted from its config and data."""
+    """The scikit-learn estimator behind the saved model, refitted from its config and data,
+    with its training rows and the fit's wall time."""
     from sklearn.base import clone
 
     from geostance.artifacts import load_model
@@ -60,10 +69,15 @@ def refit(model_dir: Path):
     train = load_data(experiment, gazetteer).train
     params = {k: v for k, v in saved.metadata["hyperparameters"].items() if k != "gazetteer"}
     params = {k: tuple(v) if isinstance(v, list) else v for k, v in params.items()}
-    return clone(build_estimator(params, gazetteer)).fit(train[["text", "target"]], train["stance"])
+    started = time.perf_counter()
+    estimator = clone(build_estimator(params, gazetteer))
+    estimator.fit(train[["text", "target"]], train["stance"])
+    return estimator, train, time.perf_counter() - started
 
 
 def throughput(model_dir: Path, estimator, sentences: list[str], work: Path) -> None:
+    import numpy as np
+
     from geostance.artifacts import load_model
     from geostance.batch import TableWriter, classify_documents, read_documents
     from geostance.mentions import split_sentences
@@ -71,15 +85,6 @@ def throughput(model_dir: Path, estimator, sentences: list[str], work: Path) -> 
     model = load_model(model_dir)
     source = work / "docs.txt"
     documents = write_documents(source, sentences, 20_000)
-    started = time.perf_counter()
-    writer = TableWriter(str(work / "mentions.csv"), "csv")
-    mentions = 0
-    for frame, _, _ in classify_documents(model, read_documents(str(source))):
-        writer.write(frame)
-        mentions += len(frame)
-    writer.close()
-    end_to_end = time.perf_counter() - started
-
     pairs = pd.DataFrame(
         [
             (sentence, target)
@@ -90,18 +95,38 @@ def throughput(model_dir: Path, estimator, sentences: list[str], work: Path) -> 
         columns=["text", "target"],
     )
     prepared = estimator.prepare(pairs)
-    started = time.perf_counter()
-    estimator.pipeline_.predict_proba(prepared)
-    bare = time.perf_counter() - started
-    assert len(pairs) == mentions
-    print(f"throughput: {documents} documents, 20000 sentences, {mentions} mentions")
+
+    def ours() -> tuple[float, pd.DataFrame]:
+        started = time.perf_counter()
+        writer = TableWriter(str(work / "mentions.csv"), "csv")
+        for frame, _, _ in classify_documents(model, read_documents(str(source)), summary=False):
+            writer.write(frame)
+        writer.close()
+        return time.perf_counter() - started, pd.read_csv(work / "mentions.csv")
+
+    def bare() -> tuple[float, np.ndarray]:
+        started = time.perf_counter()
+        proba = estimator.pipeline_.predict_proba(prepared)
+        return time.perf_counter() - started, proba
+
+    runs = [ours(), bare(), ours(), bare()]
+    end_to_end, written = min(runs[0][0], runs[2][0]), runs[0][1]
+    baseline, proba = min(runs[1][0], runs[3][0]), runs[1][1]
+    columns = [f"p_{c}" for c in estimator.classes_]
+    difference = np.abs(written[columns].to_numpy() - np.round(proba, 4)).max()
+    mentions = len(written)
+    assert mentions == len(pairs), (mentions, len(pairs))
+    print(f"throughput: {documents} documents, 20000 sentences, {mentions} mentions (best of 2)")
     print(
-        f"  end to end (read, split, find, mask, classify, write CSV): {end_to_end:.2f} s, {20000 / end_to_end:,.0f} sentences/s, {mentions / end_to_end:,.0f} mentions/s"
+        f"  end to end (read, split, find, mask, classify, write CSV): {end_to_end:.2f} s, "
+        f"{20000 / end_to_end:,.0f} sentences/s, {mentions / end_to_end:,.0f} mentions/s"
     )
     print(
-        f"  bare pipeline.predict_proba on pre-split, pre-masked mentions: {bare:.2f} s, {20000 / bare:,.0f} sentences/s, {mentions / bare:,.0f} mentions/s"
+        f"  bare pipeline.predict_proba on pre-split, pre-masked mentions: {baseline:.2f} s, "
+        f"{20000 / baseline:,.0f} sentences/s, {mentions / baseline:,.0f} mentions/s"
     )
-    print(f"  ratio end-to-end / bare throughput: {bare / end_to_end:.2f}")
+    print(f"  ratio end-to-end / bare throughput: {baseline / end_to_end:.2f}")
+    print(f"  largest difference in written probabilities (4 decimals): {difference:.1e}")
 
 
 def cold_start(model_dir: Path, pickle_file: Path, repeats: int = 7) -> None:
@@ -145,40 +170,85 @@ def model_size(model_dir: Path, pickle_file: Path) -> None:
     )
 
 
+def classify_file(model_dir: Path, source: Path, work: Path, *options: str) -> tuple[float, float]:
+    """(peak RSS in MiB, seconds) of `geostance classify --input source` in a fresh process."""
+    # A fresh parent per run, so RUSAGE_CHILDREN's maximum belongs to this run alone.
+    probe = (
+        "import resource, subprocess, sys, time; t = time.perf_counter(); "
+        "subprocess.run(sys.argv[1:], check=True); "
+        "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, time.perf_counter() - t)"
+    )
+    command = [
+        sys.executable, "-c", probe, sys.executable, "-m", "geostance.cli", "classify",
+        "--model", str(model_dir), "--input", str(source), "--output", str(work / "out.csv"),
+        "--quiet", *options,
+    ]  # fmt: skip
+    kib, seconds = subprocess.run(
+        command, check=True, capture_output=True, text=True
+    ).stdout.split()
+    return int(kib) / 1024, float(seconds)
+
+
 def peak_memory(model_dir: Path, sentences: list[str], work: Path, sizes: list[int]) -> None:
     for size in sizes:
         source = work / f"docs-{size}.txt"
         documents = write_documents(source, sentences, size)
-        # A fresh parent per run, so RUSAGE_CHILDREN's maximum belongs to this run alone.
-        probe = (
-            "import resource, subprocess, sys, time; t = time.perf_counter(); "
-            "subprocess.run(sys.argv[1:], check=True); "
-            "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, time.perf_counter() - t)"
-        )
-        command = [
-            sys.executable,
-            "-c",
-            probe,
-            sys.executable,
-            "-m",
-            "geostance.cli",
-            "classify",
-            "--model",
-            str(model_dir),
-            "--input",
-            str(source),
-            "--output",
-            str(work / "out.csv"),
-            "--summary",
-            str(work / "summary.csv"),
-            "--quiet",
-        ]
-        kib, seconds = subprocess.run(
-            command, check=True, capture_output=True, text=True
-        ).stdout.split()
+        mib, seconds = classify_file(model_dir, source, work, "--summary", str(work / "sum.csv"))
         print(
-            f"peak RSS, {size:,} sentences ({documents:,} documents) streamed from a file: "
-            f"{int(kib) / 1024:,.0f} MiB in {float(seconds):.0f} s ({size / float(seconds):,.0f} sentences/s)"
+            f"peak RSS, {size:,} sentences ({documents:,} documents) streamed from a file, "
+            f"with --summary: {mib:,.0f} MiB in {seconds:.0f} s ({size / seconds:,.0f} sentences/s)"
+        )
+
+
+def jobs(model_dir: Path, sentences: list[str], work: Path, size: int) -> None:
+    source = work / f"docs-{size}.txt"
+    write_documents(source, sentences, size)
+    runs = [(n, classify_file(model_dir, source, work, "--jobs", str(n))[1]) for n in (1, 2, 1, 2)]
+    seconds = {n: min(t for m, t in runs if m == n) for n in (1, 2)}
+    print(
+        f"classify --input, {size:,} sentences (best of 2), load average {os.getloadavg()[0]:.2f}:"
+    )
+    for n, value in seconds.items():
+        print(f"  --jobs {n}: {value:.1f} s ({size / value:,.0f} sentences/s)")
+    print(f"  --jobs 2 / --jobs 1 throughput: {seconds[1] / seconds[2]:.2f}")
+
+
+def training(estimator, train: pd.DataFrame, fit_seconds: float, full: bool, work: Path) -> None:
+    import numpy as np
+    from sklearn.base import clone
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    features = estimator.pipeline_.named_steps["features"].transform(
+        estimator.prepare(train[["text", "target"]])
+    )
+    classifier = estimator.pipeline_.named_steps["classifier"]
+
+    def solve(threads: int | None):
+        started = time.perf_counter()
+        with threadpool_limits(threads, user_api="blas"):
+            fitted = clone(classifier).fit(features, train["stance"])
+        return time.perf_counter() - started, fitted.predict_proba(features)
+
+    threads = max(
+        (p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"), default=1
+    )
+    (one, limited), (default, unlimited) = solve(1), solve(None)
+    print(f"training, {len(train):,} rows, load average {os.getloadavg()[0]:.2f}:")
+    print(f"  one fit of the saved model's estimator (vectorizers and solver): {fit_seconds:.1f} s")
+    print(
+        f"  solver alone: one BLAS thread {one:.1f} s, default ({threads} threads) {default:.1f} s "
+        f"(ratio {default / one:.1f}); largest probability difference {np.abs(limited - unlimited).max():.1e}"
+    )
+    if full:
+        started = time.perf_counter()
+        subprocess.run(
+            [sys.executable, "-m", "geostance.cli", "train", "--quiet",
+             "--config", str(ROOT / "experiments" / "default.toml"),
+             "--models-dir", str(work / "models"), "--reports-dir", str(work / "reports")],
+            check=True, capture_output=True,
+        )  # fmt: skip
+        print(
+            f"  geostance train --config experiments/default.toml: {time.perf_counter() - started:.0f} s"
         )
 
 
@@ -186,6 +256,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", type=Path, default=ROOT / "models" / "default")
     parser.add_argument("--sizes", type=int, nargs="*", default=[100_000, 1_000_000])
+    parser.add_argument("--skip-training", action="store_true", help="Do not time the experiment.")
     args = parser.parse_args()
     from geostance.data import read_labeled
 
@@ -200,7 +271,7 @@ def main() -> None:
         work = Path(tmp)
         import joblib
 
-        estimator = refit(args.model)
+        estimator, train, fit_seconds = refit(args.model)
         pickle_file = work / "model.joblib"
         joblib.dump(estimator, pickle_file)
         print(f"load average: {os.getloadavg()[0]:.2f}")
@@ -208,6 +279,9 @@ def main() -> None:
         cold_start(args.model, pickle_file)
         model_size(args.model, pickle_file)
         peak_memory(args.model, sentences, work, args.sizes)
+        if args.sizes:
+            jobs(args.model, sentences, work, args.sizes[0])
+        training(estimator, train, fit_seconds, not args.skip_training, work)
         print(f"load average: {os.getloadavg()[0]:.2f}")
 
 

@@ -173,3 +173,31 @@ def test_signed_models_verify_with_the_key(trained, tmp_path, capsys, monkeypatc
         .size
         == 1
     )
+
+
+@pytest.mark.parametrize("terms", [["", "é", "xy", "a b"], ["a\nb", "", "ǅ\n", "z"], []])
+def test_terms_decode_to_what_was_encoded(terms):
+    from geostance.artifacts import _decode_terms
+
+    encoded = [t.encode("utf-8") for t in terms]
+    data = np.frombuffer(b"".join(encoded), dtype=np.uint8)
+    ends = np.cumsum([len(e) for e in encoded], dtype=np.int64)
+    assert _decode_terms(data, ends) == terms
+    with pytest.raises(ValueError):
+        _decode_terms(np.zeros(3, dtype=np.uint8), np.array([5], dtype=np.int64))
+
+
+def test_classifying_one_text_imports_neither_scikit_learn_nor_pandas(trained):
+    """What makes a one-off classification start quickly (issue 12): from the command line
+    and from Python."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, geostance; from geostance.cli import main; "
+        f"main(['classify', '--model', {str(trained['model'])!r}, 'Russia won.']); "
+        f"geostance.load_model({str(trained['model'])!r}).classify('India lost.'); "
+        "print(sorted(m for m in ('sklearn', 'pandas') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.splitlines()[-1] == "[]"
