@@ -112,8 +112,11 @@ def throughput(model_dir: Path, estimator, sentences: list[str], work: Path) -> 
     runs = [ours(), bare(), ours(), bare()]
     end_to_end, written = min(runs[0][0], runs[2][0]), runs[0][1]
     baseline, proba = min(runs[1][0], runs[3][0]), runs[1][1]
+    from geostance.linear import scale_temperature
+
     columns = [f"p_{c}" for c in estimator.classes_]
-    difference = np.abs(written[columns].to_numpy() - np.round(proba, 4)).max()
+    expected = np.round(scale_temperature(proba, estimator.temperature), 4)
+    difference = np.abs(written[columns].to_numpy() - expected).max()
     mentions = len(written)
     assert mentions == len(pairs), (mentions, len(pairs))
     print(f"throughput: {documents} documents, 20000 sentences, {mentions} mentions (best of 2)")

@@ -8,9 +8,10 @@ data, not code: loading it never unpickles, and classifying never imports scikit
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cached_property
-from itertools import chain, repeat
+from itertools import chain, compress, repeat
 from typing import NamedTuple
 
 import numpy as np
@@ -51,6 +52,11 @@ class TfidfBlock:
         self._token = re.compile(self.token_pattern)
         self._cache: dict[str, np.ndarray] = {}
 
+    def __getstate__(self) -> dict:
+        """Pickled (to --jobs workers, to a feature cache) without the rebuildable look-ups."""
+        state = {k: v for k, v in self.__dict__.items() if k != "index"}
+        return state | {"_cache": {}}
+
     @cached_property
     def index(self) -> dict[str, int]:
         """Column of each n-gram; built on first use, so loading a model stays quick."""
@@ -68,14 +74,18 @@ class TfidfBlock:
 
     def transform(self, texts: list[str]) -> sp.csr_matrix:
         """TF-IDF rows of `texts`, equal to the fitted vectorizer's (tested)."""
-        matrix, norms = self.weighted(texts)
-        matrix.data /= np.repeat(norms, np.diff(matrix.indptr))
-        return matrix
+        return _normalise(*self.weighted(texts))
 
     def weighted(self, texts: list[str]) -> tuple[sp.csr_matrix, np.ndarray]:
         """TF-IDF rows before l2 normalisation, and each row's norm (1 for an empty row): a
         linear layer can divide its few scores instead of every matrix entry."""
-        matrix = self._word_counts(texts) if self.analyzer == "word" else self._char_counts(texts)
+        return self._weigh(self.counts(texts))
+
+    def counts(self, texts: list[str]) -> sp.csr_matrix:
+        """How often each vocabulary n-gram occurs in each text."""
+        return self._word_counts(texts) if self.analyzer == "word" else self._char_counts(texts)
+
+    def _weigh(self, matrix: sp.csr_matrix) -> tuple[sp.csr_matrix, np.ndarray]:
         if self.sublinear_tf:
             np.log(matrix.data, out=matrix.data)
             matrix.data += 1
@@ -84,24 +94,36 @@ class TfidfBlock:
         norms[norms == 0] = 1
         return matrix, norms
 
-    def _word_counts(self, texts: list[str]) -> sp.csr_matrix:
-        """All texts' n-grams in one pass over their concatenated tokens; an n-gram that would
-        span two texts is dropped."""
+    def ngram_set(self, texts: list[str]) -> set[str]:
+        """Every n-gram of `texts`: the vocabulary that fitting starts from."""
+        if self.analyzer == "word":
+            return set(chain.from_iterable(grams for _, grams in self._word_ngrams(texts)))
+        words = set(chain.from_iterable(text.lower().split() for text in texts))
+        return set(chain.from_iterable(map(self._char_ngrams, words)))
+
+    def _word_ngrams(self, texts: list[str]) -> Iterator[tuple[np.ndarray, list[str]]]:
+        """(text of each n-gram, the n-grams) for each n, from all texts' tokens at once; an
+        n-gram that would span two texts is left out."""
         tokens = [self._token.findall(text.lower()) for text in texts]
         text_of = np.repeat(np.arange(len(texts)), list(map(len, tokens)))
         flat = list(chain.from_iterable(tokens))
-        rows, columns = [], []
         low, high = self.ngram_range
         for n in range(low, high + 1):
             grams = (
-                flat if n == 1 else map(" ".join, zip(*(flat[i:] for i in range(n)), strict=False))
+                flat
+                if n == 1
+                else list(map(" ".join, zip(*(flat[i:] for i in range(n)), strict=False)))
             )
-            count = max(len(flat) - n + 1, 0)
-            found = np.fromiter(map(self.index.get, grams, _MISSING), np.int64, count)
-            starts = text_of[: len(found)]
-            keep = (found >= 0) & (starts == text_of[n - 1 :])
-            rows.append(starts[keep])
-            columns.append(found[keep])
+            starts = text_of[: len(grams)]
+            inside = starts == text_of[n - 1 :]
+            yield starts[inside], list(compress(grams, inside))
+
+    def _word_counts(self, texts: list[str]) -> sp.csr_matrix:
+        rows, columns = [], []
+        for starts, grams in self._word_ngrams(texts):
+            found = np.fromiter(map(self.index.get, grams, _MISSING), np.int64, len(grams))
+            rows.append(starts[found >= 0])
+            columns.append(found[found >= 0])
         return _count_matrix(
             np.concatenate(rows), np.concatenate(columns), len(texts), len(self.terms)
         )
@@ -313,6 +335,26 @@ class LinearStance:
             str(label): [(str(names[j]), round(float(row[j]), 4)) for j in np.argsort(-row)[:k]]
             for label, row in zip(self.pooled.classes, self.pooled.weights, strict=True)
         }
+
+
+def fit_block(texts: list[str], min_df: int = 1, **spec) -> tuple[TfidfBlock, sp.csr_matrix]:
+    """A TfidfBlock fitted on `texts` as scikit-learn's TfidfVectorizer (smooth idf, l2) fits,
+    and the texts' TF-IDF rows: terms sorted, those in fewer than `min_df` texts dropped,
+    idf = ln((1 + texts) / (1 + texts with the term)) + 1. Equal to scikit-learn's (tested)."""
+    terms = sorted(TfidfBlock(terms=[], idf=np.zeros(0), **spec).ngram_set(texts))
+    counts = TfidfBlock(terms=terms, idf=np.zeros(len(terms)), **spec).counts(texts)
+    frequency = np.bincount(counts.indices, minlength=len(terms))
+    kept = frequency >= min_df
+    if not kept.any():
+        raise ValueError(f"empty vocabulary: no n-gram occurs in {min_df}+ of the texts")
+    idf = np.log((1 + len(texts)) / (1 + frequency[kept])) + 1
+    block = TfidfBlock(terms=list(compress(terms, kept)), idf=idf, **spec)
+    return block, _normalise(*block._weigh(counts if kept.all() else counts[:, kept]))
+
+
+def _normalise(matrix: sp.csr_matrix, norms: np.ndarray) -> sp.csr_matrix:
+    matrix.data /= np.repeat(norms, np.diff(matrix.indptr))
+    return matrix
 
 
 def _count_matrix(rows: np.ndarray, columns: np.ndarray, height: int, width: int) -> sp.csr_matrix:

@@ -10,7 +10,6 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin, clone
-from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.multiclass import OneVsRestClassifier
 from sklearn.pipeline import FeatureUnion, Pipeline
@@ -22,6 +21,7 @@ from geostance.linear import (
     LinearLayer,
     LinearStance,
     TfidfBlock,
+    fit_block,
     prepare_inputs,
     routes,
     scale_temperature,
@@ -43,7 +43,7 @@ class StanceClassifier(ClassifierMixin, BaseEstimator):
     mentions of other countries another, so stance cues are learned across countries.
     split_hashtags: "#StopTheWar" also yields "Stop The War", so tags share words with prose.
     word_ngram_range / char_ngram_range: n-gram ranges of the two TF-IDF blocks; None drops one.
-    min_df, sublinear_tf: passed to both TfidfVectorizer blocks.
+    min_df, sublinear_tf: passed to every TF-IDF block (`Tfidf`).
     C, class_weight, max_iter: passed to LogisticRegression; solver "lbfgs" is multinomial,
     "liblinear" one binary model per label (one-vs-rest).
     temperature: probabilities become softmax(log p / temperature); fitted on out-of-fold
@@ -183,30 +183,16 @@ class StanceClassifier(ClassifierMixin, BaseEstimator):
 
     def _pipeline(self, augment: bool) -> Pipeline:
         blocks = []
-        common = {"min_df": self.min_df, "sublinear_tf": self.sublinear_tf, "lowercase": True}
+        common = {"min_df": self.min_df, "sublinear_tf": self.sublinear_tf}
         if self.word_ngram_range:
-            word = TfidfVectorizer(
-                analyzer="word",
-                ngram_range=tuple(self.word_ngram_range),
-                token_pattern=r"(?u)\b\w+\b",
-                **common,
-            )
-            blocks.append(("word", word))
+            blocks.append(("word", Tfidf("word", tuple(self.word_ngram_range), **common)))
         if self.char_ngram_range:
-            char = TfidfVectorizer(
-                analyzer="char_wb", ngram_range=tuple(self.char_ngram_range), **common
-            )
-            blocks.append(("char", char))
+            blocks.append(("char", Tfidf("char_wb", tuple(self.char_ngram_range), **common)))
         if not blocks:
             raise ValueError("set word_ngram_range, char_ngram_range or both")
         for view in self.views:
             if view != "sentence" and self.word_ngram_range:
-                word = TfidfVectorizer(
-                    analyzer="word",
-                    ngram_range=tuple(self.word_ngram_range),
-                    token_pattern=r"(?u)\b\w+\b",
-                    **common,
-                )
+                word = Tfidf("word", tuple(self.word_ngram_range), **common)
                 reader = FunctionTransformer(
                     view_texts, kw_args={"view": view, "window": self.window}
                 )
@@ -218,6 +204,56 @@ class StanceClassifier(ClassifierMixin, BaseEstimator):
             classifier = OneVsRestClassifier(classifier)
         features = TargetFeatures(FeatureUnion(blocks), augment=augment)
         return Pipeline([("features", features), ("classifier", classifier)], memory=self.memory)
+
+
+class Tfidf(TransformerMixin, BaseEstimator):
+    """scikit-learn's TfidfVectorizer (lowercase, smooth idf, l2 norm) for word or char_wb
+    n-grams, fitted and applied by `linear.TfidfBlock`: the same vocabulary, idf and matrix
+    (fuzz-tested against TfidfVectorizer), counted for all texts at once, so training
+    vectorizes faster and predicts with the very code a saved model uses."""
+
+    def __init__(
+        self,
+        analyzer: str = "word",
+        ngram_range: tuple[int, int] = (1, 2),
+        min_df: int = 1,
+        sublinear_tf: bool = True,
+        token_pattern: str = r"(?u)\b\w+\b",
+    ):
+        self.analyzer = analyzer
+        self.ngram_range = ngram_range
+        self.min_df = min_df
+        self.sublinear_tf = sublinear_tf
+        self.token_pattern = token_pattern
+
+    def fit(self, X, y=None) -> Tfidf:
+        self.fit_transform(X)
+        return self
+
+    def fit_transform(self, X, y=None) -> sp.csr_matrix:
+        if isinstance(self.min_df, bool) or not isinstance(self.min_df, int) or self.min_df < 1:
+            raise ValueError(f"min_df must be a whole number of texts, 1 or more: {self.min_df!r}")
+        self.block_, matrix = fit_block(
+            list(X),
+            min_df=self.min_df,
+            name=self.analyzer,
+            analyzer=self.analyzer,
+            ngram_range=self.ngram_range,
+            sublinear_tf=self.sublinear_tf,
+            token_pattern=self.token_pattern,
+        )
+        return matrix
+
+    def transform(self, X) -> sp.csr_matrix:
+        check_is_fitted(self, "block_")
+        return self.block_.transform(list(X))
+
+    @property
+    def idf_(self) -> np.ndarray:
+        return self.block_.idf
+
+    def get_feature_names_out(self, input_features=None) -> np.ndarray:
+        return np.asarray(self.block_.terms, dtype=object)
 
 
 class TargetFeatures(TransformerMixin, BaseEstimator):
@@ -287,7 +323,7 @@ def _layer(pipeline: Pipeline) -> LinearLayer:
                 ngram_range=vectorizer.ngram_range,
                 sublinear_tf=vectorizer.sublinear_tf,
                 token_pattern=vectorizer.token_pattern,
-                terms=vectorizer.get_feature_names_out().astype(str),
+                terms=[str(t) for t in vectorizer.get_feature_names_out()],
                 idf=np.asarray(vectorizer.idf_, dtype=float),
             )
         )

@@ -136,3 +136,39 @@ def test_tfidf_blocks_equal_scikit_learns_matrix(vectorizer, texts):
         ours, theirs = block.transform(texts), vectorizer.transform(texts)
         assert ours.shape == theirs.shape and ours.nnz == theirs.nnz
         assert abs(ours - theirs).max() < 1e-12 if ours.nnz else True
+
+
+@FUZZ
+@given(
+    texts=st.lists(st.one_of(texts, st.text(min_size=50, max_size=400)), min_size=1, max_size=8),
+    spec=st.sampled_from([("char_wb", (2, 5)), ("word", (1, 2)), ("word", (1, 3))]),
+    min_df=st.integers(1, 2),
+)
+@example(texts=["b a", "b", "a", "", "a b", "a"], spec=("word", (1, 2)), min_df=2)
+def test_fitted_tfidf_blocks_equal_scikit_learns_vectorizer(texts, spec, min_df):
+    """Training fits TF-IDF with `linear.fit_block`: vocabulary, idf and matrix must be those
+    of scikit-learn's TfidfVectorizer, or both must refuse an empty vocabulary."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    from geostance.linear import fit_block
+
+    analyzer, ngram_range = spec
+    pattern = {"token_pattern": r"(?u)\b\w+\b"} if analyzer == "word" else {}
+    vectorizer = TfidfVectorizer(
+        analyzer=analyzer, ngram_range=ngram_range, sublinear_tf=True, min_df=min_df, **pattern
+    )
+    try:
+        theirs = vectorizer.fit_transform(texts)
+    except ValueError:
+        with pytest.raises(ValueError):
+            fit_block(texts, min_df, name="b", analyzer=analyzer, ngram_range=ngram_range,
+                      sublinear_tf=True, token_pattern=r"(?u)\b\w+\b")  # fmt: skip
+        return
+    block, ours = fit_block(
+        texts, min_df, name="b", analyzer=analyzer, ngram_range=ngram_range,
+        sublinear_tf=True, token_pattern=r"(?u)\b\w+\b",
+    )  # fmt: skip
+    assert block.terms == vectorizer.get_feature_names_out().tolist()
+    assert abs(block.idf - vectorizer.idf_).max() < 1e-12
+    assert ours.shape == theirs.shape and ours.nnz == theirs.nnz
+    assert abs(ours - theirs).max() < 1e-12 if ours.nnz else True
