@@ -4,8 +4,10 @@
                                         [--skip-training]
 
 The baselines need the scikit-learn estimator behind the saved model: it is refitted from the
-model's own config and data (identical probabilities, tested), then pickled as geostance 0.1
-saved models, so "before" and "after" are measured side by side.
+model's own config and data (identical probabilities, tested). Its TF-IDF blocks are geostance's
+own (`model.Tfidf`), so the baseline swaps each for scikit-learn's TfidfVectorizer fitted on the
+same texts (same vocabulary and idf, fuzz-tested): the bare scikit-learn pipeline, which is also
+pickled as geostance 0.1 saved models were, so "before" and "after" are measured side by side.
 1. Throughput: end-to-end batch classification (documents read from a file, split, mentions
    found and masked, classified, results written; no summary, as `classify --input` without
    --summary) against the bare scikit-learn pipeline's predict_proba on the same mentions,
@@ -16,7 +18,8 @@ saved models, so "before" and "after" are measured side by side.
 3. Model size on disk: the weights-only folder against the pickle.
 4. Peak RSS of `geostance classify --input` streaming N sentences from a file (with
    --summary), for each size in --sizes: flat in N.
-5. `classify --input` on the first size with --jobs 1 and with --jobs 2.
+5. `classify --input` with --jobs 1 and with --jobs 2, on 1,000, 10,000 and the first of
+   --sizes sentences.
 6. Training: the solver of the saved model's classifier on its training features with one
    BLAS thread (what `StanceClassifier.fit` does) and with the library's default threads; and,
    unless --skip-training, the wall time of training the model's whole experiment
@@ -28,6 +31,7 @@ Sentences come from the committed labeled data, shuffled and joined ten to a doc
 from __future__ import annotations
 
 import argparse
+import copy
 import os
 import platform
 import statistics
@@ -75,7 +79,38 @@ def refit(model_dir: Path):
     return estimator, train, time.perf_counter() - started
 
 
-def throughput(model_dir: Path, estimator, sentences: list[str], work: Path) -> None:
+def scikit_learn_pipeline(estimator, train: pd.DataFrame):
+    """The fitted estimator's pipeline with every TF-IDF block a scikit-learn TfidfVectorizer
+    fitted on the same training texts, and the same fitted classifier."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.pipeline import FeatureUnion, Pipeline
+
+    from geostance.model import TargetFeatures
+
+    assert estimator.strategy == "shared", "the baseline is built for one shared model"
+    union = estimator.pipeline_.named_steps["features"].vectorizer_
+    blocks = []
+    for name, branch in union.transformer_list:
+        steps = branch.steps if isinstance(branch, Pipeline) else [("tfidf", branch)]
+        ours = steps[-1][1]
+        pattern = {"token_pattern": ours.token_pattern} if ours.analyzer == "word" else {}
+        theirs = TfidfVectorizer(
+            analyzer=ours.analyzer,
+            ngram_range=ours.ngram_range,
+            min_df=ours.min_df,
+            sublinear_tf=ours.sublinear_tf,
+            **pattern,
+        )
+        blocks.append(
+            (name, Pipeline([*steps[:-1], ("tfidf", theirs)]) if len(steps) > 1 else theirs)
+        )
+    features = TargetFeatures(FeatureUnion(blocks)).fit(
+        estimator.prepare(train[["text", "target"]])
+    )
+    return Pipeline([("features", features), ("classifier", estimator.pipeline_[-1])])
+
+
+def throughput(model_dir: Path, estimator, baseline, sentences: list[str], work: Path) -> None:
     import numpy as np
 
     from geostance.artifacts import load_model
@@ -106,7 +141,7 @@ def throughput(model_dir: Path, estimator, sentences: list[str], work: Path) -> 
 
     def bare() -> tuple[float, np.ndarray]:
         started = time.perf_counter()
-        proba = estimator.pipeline_.predict_proba(prepared)
+        proba = baseline.predict_proba(prepared)
         return time.perf_counter() - started, proba
 
     runs = [ours(), bare(), ours(), bare()]
@@ -203,27 +238,39 @@ def peak_memory(model_dir: Path, sentences: list[str], work: Path, sizes: list[i
         )
 
 
-def jobs(model_dir: Path, sentences: list[str], work: Path, size: int) -> None:
-    source = work / f"docs-{size}.txt"
-    write_documents(source, sentences, size)
-    runs = [(n, classify_file(model_dir, source, work, "--jobs", str(n))[1]) for n in (1, 2, 1, 2)]
-    seconds = {n: min(t for m, t in runs if m == n) for n in (1, 2)}
+def jobs(model_dir: Path, sentences: list[str], work: Path, sizes: list[int]) -> None:
+    """--jobs 2 pays once the input outweighs starting the workers and sending them the model."""
     print(
-        f"classify --input, {size:,} sentences (best of 2), load average {os.getloadavg()[0]:.2f}:"
+        f"classify --input, --jobs 1 against 2 (best of 2), load average {os.getloadavg()[0]:.2f}:"
     )
-    for n, value in seconds.items():
-        print(f"  --jobs {n}: {value:.1f} s ({size / value:,.0f} sentences/s)")
-    print(f"  --jobs 2 / --jobs 1 throughput: {seconds[1] / seconds[2]:.2f}")
+    for size in sizes:
+        source = work / f"docs-{size}.txt"
+        write_documents(source, sentences, size)
+        runs = [
+            (n, classify_file(model_dir, source, work, "--jobs", str(n))[1]) for n in (1, 2, 1, 2)
+        ]
+        seconds = {n: min(t for m, t in runs if m == n) for n in (1, 2)}
+        print(
+            f"  {size:,} sentences: --jobs 1 {seconds[1]:.1f} s, --jobs 2 {seconds[2]:.1f} s; "
+            f"throughput ratio {seconds[1] / seconds[2]:.2f}"
+        )
 
 
-def training(estimator, train: pd.DataFrame, fit_seconds: float, full: bool, work: Path) -> None:
+def training(
+    estimator, baseline, train: pd.DataFrame, fit_seconds: float, full: bool, work: Path
+) -> None:
     import numpy as np
     from sklearn.base import clone
     from threadpoolctl import threadpool_info, threadpool_limits
 
-    features = estimator.pipeline_.named_steps["features"].transform(
-        estimator.prepare(train[["text", "target"]])
-    )
+    prepared = estimator.prepare(train[["text", "target"]])
+    vectorizing, matrices = {}, {}
+    for name, pipeline in (("geostance", estimator.pipeline_), ("scikit-learn", baseline)):
+        started = time.perf_counter()
+        matrices[name] = clone(pipeline.named_steps["features"]).fit_transform(prepared)
+        vectorizing[name] = time.perf_counter() - started
+    features = matrices["geostance"]
+    same = abs(features - matrices["scikit-learn"]).max()
     classifier = estimator.pipeline_.named_steps["classifier"]
 
     def solve(threads: int | None):
@@ -238,6 +285,12 @@ def training(estimator, train: pd.DataFrame, fit_seconds: float, full: bool, wor
     (one, limited), (default, unlimited) = solve(1), solve(None)
     print(f"training, {len(train):,} rows, load average {os.getloadavg()[0]:.2f}:")
     print(f"  one fit of the saved model's estimator (vectorizers and solver): {fit_seconds:.1f} s")
+    print(
+        f"  TF-IDF blocks fitted on the training rows: geostance {vectorizing['geostance']:.1f} s, "
+        f"scikit-learn's TfidfVectorizer {vectorizing['scikit-learn']:.1f} s "
+        f"(ratio {vectorizing['scikit-learn'] / vectorizing['geostance']:.1f}; largest "
+        f"difference between the two matrices {same:.1e})"
+    )
     print(
         f"  solver alone: one BLAS thread {one:.1f} s, default ({threads} threads) {default:.1f} s "
         f"(ratio {default / one:.1f}); largest probability difference {np.abs(limited - unlimited).max():.1e}"
@@ -276,15 +329,17 @@ def main() -> None:
 
         estimator, train, fit_seconds = refit(args.model)
         pickle_file = work / "model.joblib"
-        joblib.dump(estimator, pickle_file)
+        baseline = scikit_learn_pipeline(estimator, train)
+        legacy = copy.copy(estimator)  # a geostance 0.1 model: scikit-learn all the way down
+        legacy.pipeline_ = baseline
+        joblib.dump(legacy, pickle_file)
         print(f"load average: {os.getloadavg()[0]:.2f}")
-        throughput(args.model, estimator, sentences, work)
+        throughput(args.model, estimator, baseline, sentences, work)
         cold_start(args.model, pickle_file)
         model_size(args.model, pickle_file)
         peak_memory(args.model, sentences, work, args.sizes)
-        if args.sizes:
-            jobs(args.model, sentences, work, args.sizes[0])
-        training(estimator, train, fit_seconds, not args.skip_training, work)
+        jobs(args.model, sentences, work, [1_000, 10_000, *args.sizes[:1]])
+        training(estimator, baseline, train, fit_seconds, not args.skip_training, work)
         print(f"load average: {os.getloadavg()[0]:.2f}")
 
 
