@@ -337,15 +337,21 @@ class LinearStance:
         }
 
 
-def fit_block(texts: list[str], min_df: int = 1, **spec) -> tuple[TfidfBlock, sp.csr_matrix]:
+def fit_block(
+    texts: list[str], min_df: int = 1, empty: bool = False, **spec
+) -> tuple[TfidfBlock, sp.csr_matrix]:
     """A TfidfBlock fitted on `texts` as scikit-learn's TfidfVectorizer (smooth idf, l2) fits,
     and the texts' TF-IDF rows: terms sorted, those in fewer than `min_df` texts dropped,
-    idf = ln((1 + texts) / (1 + texts with the term)) + 1. Equal to scikit-learn's (tested)."""
+    idf = ln((1 + texts) / (1 + texts with the term)) + 1. Equal to scikit-learn's (tested).
+
+    No term left is an error, as in scikit-learn, unless `empty`: then the block has no columns
+    (a context view can be empty for every row of a small country's model).
+    """
     terms = sorted(TfidfBlock(terms=[], idf=np.zeros(0), **spec).ngram_set(texts))
     counts = TfidfBlock(terms=terms, idf=np.zeros(len(terms)), **spec).counts(texts)
     frequency = np.bincount(counts.indices, minlength=len(terms))
     kept = frequency >= min_df
-    if not kept.any():
+    if not kept.any() and not empty:
         raise ValueError(f"empty vocabulary: no n-gram occurs in {min_df}+ of the texts")
     idf = np.log((1 + len(texts)) / (1 + frequency[kept])) + 1
     block = TfidfBlock(terms=list(compress(terms, kept)), idf=idf, **spec)

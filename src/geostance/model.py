@@ -192,7 +192,8 @@ class StanceClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError("set word_ngram_range, char_ngram_range or both")
         for view in self.views:
             if view != "sentence" and self.word_ngram_range:
-                word = Tfidf("word", tuple(self.word_ngram_range), **common)
+                # A small country's rows may leave a context view with no words at all.
+                word = Tfidf("word", tuple(self.word_ngram_range), empty=True, **common)
                 reader = FunctionTransformer(
                     view_texts, kw_args={"view": view, "window": self.window}
                 )
@@ -210,7 +211,8 @@ class Tfidf(TransformerMixin, BaseEstimator):
     """scikit-learn's TfidfVectorizer (lowercase, smooth idf, l2 norm) for word or char_wb
     n-grams, fitted and applied by `linear.TfidfBlock`: the same vocabulary, idf and matrix
     (fuzz-tested against TfidfVectorizer), counted for all texts at once, so training
-    vectorizes faster and predicts with the very code a saved model uses."""
+    vectorizes faster and predicts with the very code a saved model uses. empty: a vocabulary
+    with no terms gives a block with no columns instead of an error (context views)."""
 
     def __init__(
         self,
@@ -219,12 +221,14 @@ class Tfidf(TransformerMixin, BaseEstimator):
         min_df: int = 1,
         sublinear_tf: bool = True,
         token_pattern: str = r"(?u)\b\w+\b",
+        empty: bool = False,
     ):
         self.analyzer = analyzer
         self.ngram_range = ngram_range
         self.min_df = min_df
         self.sublinear_tf = sublinear_tf
         self.token_pattern = token_pattern
+        self.empty = empty
 
     def fit(self, X, y=None) -> Tfidf:
         self.fit_transform(X)
@@ -236,6 +240,7 @@ class Tfidf(TransformerMixin, BaseEstimator):
         self.block_, matrix = fit_block(
             list(X),
             min_df=self.min_df,
+            empty=self.empty,
             name=self.analyzer,
             analyzer=self.analyzer,
             ngram_range=self.ngram_range,

@@ -209,3 +209,28 @@ def test_view_texts_pick_the_target_clause_and_windows():
     assert view_text(text, "right", 2) == "fired yet"
     assert view_text(f"{T} met {T} today", "window", 1) == f"{T} met zbreakz met {T} today"
     assert view_text("no target here", "window") == ""
+
+
+def test_a_country_whose_context_view_is_empty_still_gets_its_own_model(xy, gazetteer, tmp_path):
+    """Per-country models with context views: India's rows below all open with India, so its
+    `left` view has no words; that block is empty instead of failing the fit, and the model
+    saves, loads and predicts as the estimator does."""
+    from geostance.artifacts import load_model, write_model
+
+    X, y = xy
+    india = pd.DataFrame(
+        {"text": ["India failed again.", "India did well.", "India met Russia."] * 2,
+         "target": ["India"] * 6}
+    )  # fmt: skip
+    X = pd.concat([X[X["target"] != "India"], india], ignore_index=True)
+    y = np.concatenate([y[xy[0]["target"] != "India"], ["against", "favor", "neutral"] * 2])
+    model = StanceClassifier(
+        gazetteer=gazetteer, strategy="per_target", views=("sentence", "left", "right")
+    ).fit(X, y)
+    linear = model.to_linear()
+    left = next(b for b in linear.per_target["India"].blocks if b.view == "left")
+    assert left.terms == []
+    assert abs(linear.predict_proba(X) - model.predict_proba(X)).max() < 1e-9
+    write_model(tmp_path, linear, {}, "card")
+    loaded = load_model(tmp_path).estimator
+    assert abs(loaded.predict_proba(X) - model.predict_proba(X)).max() < 1e-9
