@@ -203,9 +203,13 @@ def split_sentences(text: str) -> list[str]:
 
 VIEWS = ("sentence", "clause", "window", "left", "right")
 # A clause ends at punctuation that separates clauses or at a contrastive conjunction, so
-# "Seoul kept its word while Pyongyang fired yet another missile" is two clauses.
+# "Seoul kept its word while Pyongyang fired yet another missile" is two clauses. "Yet" is one
+# only where it opens a clause (", yet", "and yet", a sentence's first word), not in "yet
+# another", "has yet to" or "not yet".
 _CLAUSE_BREAK = re.compile(
-    r"[,;:()\[\]\u2013\u2014]|\s-\s|\b(?:while|but|whereas|although|though|yet)\b", re.IGNORECASE
+    r"[,;:()\[\]\u2013\u2014]|\s-\s|\b(?:while|but|whereas|although|though)\b"
+    r"|(?:^|(?<![\w\s])|\band\s)\s*yet\b",
+    re.IGNORECASE,
 )
 _WINDOW_BREAK = " zbreakz "  # between two mentions' windows, so no n-gram spans them
 

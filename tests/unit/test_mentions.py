@@ -138,6 +138,13 @@ def test_back_references_resolve_to_exactly_two_countries_named_just_before():
         ("Delegates from Chile, ztargetz, and Peru attended.", "ztargetz"),
         ("ztargetz promised much, but delivered little.", "ztargetz promised much"),
         ("Although ztargetz signed, it never ratified.", "ztargetz signed"),
+        # "yet" ends a clause only where it opens one
+        ("Oil is cheap, yet ztargetz pays dearly.", "ztargetz pays dearly."),
+        ("Peru won and yet ztargetz lost.", "ztargetz lost."),
+        ("Yet ztargetz refused.", "ztargetz refused."),
+        ("ztargetz fired yet another missile.", "ztargetz fired yet another missile."),
+        ("ztargetz has yet to act, as Peru has.", "ztargetz has yet to act"),
+        ("ztargetz is not yet ready.", "ztargetz is not yet ready."),
     ],
 )
 def test_clause_view_on_hard_punctuation(text, clause):

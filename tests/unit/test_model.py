@@ -204,7 +204,7 @@ def test_view_texts_pick_the_target_clause_and_windows():
     from geostance.mentions import view_text
 
     text = f"Seoul kept its word while {T} fired yet another missile, and Tokyo protested."
-    assert view_text(text, "clause") == f" {T} fired "
+    assert view_text(text, "clause") == f" {T} fired yet another missile"
     assert view_text(text, "left", 2) == "word while"
     assert view_text(text, "right", 2) == "fired yet"
     assert view_text(f"{T} met {T} today", "window", 1) == f"{T} met zbreakz met {T} today"
