@@ -11,7 +11,8 @@ pickled as geostance 0.1 saved models were, so "before" and "after" are measured
 1. Throughput: end-to-end batch classification (documents read from a file, split, mentions
    found and masked, classified, results written; no summary, as `classify --input` without
    --summary) against the bare scikit-learn pipeline's predict_proba on the same mentions,
-   pre-split and pre-masked; best of two runs each, interleaved. The outputs must be equal.
+   pre-split and pre-masked; best of two runs each, interleaved; the largest difference between
+   the probabilities written and the baseline's (after temperature) is printed.
 2. Cold start of `geostance classify "..."` (weights-only model, neither scikit-learn nor
    pandas imported) against `python -c "import sklearn"` and against loading the pickle and
    predicting.
@@ -20,10 +21,11 @@ pickled as geostance 0.1 saved models were, so "before" and "after" are measured
    --summary), for each size in --sizes: flat in N.
 5. `classify --input` with --jobs 1 and with --jobs 2, on 1,000, 10,000 and the first of
    --sizes sentences.
-6. Training: the solver of the saved model's classifier on its training features with one
-   BLAS thread (what `StanceClassifier.fit` does) and with the library's default threads; and,
-   unless --skip-training, the wall time of training the model's whole experiment
-   (`geostance train`, into a temporary folder).
+6. Training: the TF-IDF blocks fitted on the training rows by geostance and by
+   TfidfVectorizer; the solver of the saved model's classifier on its training features with
+   one BLAS thread (what `StanceClassifier.fit` does) and with the library's default threads;
+   and, unless --skip-training, the wall time of `geostance train --config
+   experiments/default.toml` (into a temporary folder).
 The machine's load average is printed beside the figures: shared machines are noisy.
 Sentences come from the committed labeled data, shuffled and joined ten to a document.
 """
