@@ -95,7 +95,7 @@ def mention_columns(
         columns["explanation"] = [
             "; ".join(f"{readable_feature(n)} {v:+.3f}" for n, v in e) for e in explanations
         ]
-        if "clause" in estimator.views:
+        if "clause" in explain_columns(estimator, explain):
             columns["clause"] = estimator.clauses(pairs) if rows else []
     return columns
 
